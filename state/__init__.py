@@ -1,0 +1,1 @@
+"""The cluster model: pure data and functions, no I/O, no asyncio, no Textual."""
