@@ -40,6 +40,7 @@ class Upstream:
     line: int = 0
     hash_key: str | None = None  # for `hash KEY [consistent]`
     directives: tuple[tuple[str, tuple[str, ...]], ...] = ()  # every other directive, verbatim
+    method_args: tuple[str, ...] = ()  # the balancing directive's args: ("$uri", "consistent")
 
     def server(self, address: str) -> UpstreamServer | None:
         for s in self.servers:
@@ -57,3 +58,5 @@ class ProxyConfig:
     log_formats: dict[str, tuple[str, bool]]  # name -> (format string, escape=json?)
     access_logs: dict[str, str]  # path -> log_format name
     files: dict[str, str]  # path -> full text as nginx -T printed it
+    includes: tuple[str, ...] = ()  # every `include` pattern, absolute, as nginx resolves it
+    pid_file: str | None = None  # the main `pid` directive; None: nginx's compiled-in default

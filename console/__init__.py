@@ -1,0 +1,1 @@
+"""The Textual console: renders cluster snapshots and turns keys into intents."""

@@ -1,0 +1,1 @@
+"""Screens pushed over the dashboard: backend detail, help, plan confirmation, prompts."""

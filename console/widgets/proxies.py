@@ -1,0 +1,51 @@
+"""The proxy panel: each proxy's traffic, parse health, connections, VIP, and config drift."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from console import format as fmt
+from console.columns import Palette
+from state.snapshot import Snapshot
+
+
+class ProxyPanel(Static):
+    """One line per proxy, then one line per drift between their upstream blocks."""
+
+    def show_state(self, snap: Snapshot, palette: Palette) -> None:
+        self.update(render_proxies(snap, palette))
+
+
+def render_proxies(snap: Snapshot, pal: Palette) -> RenderableType:
+    grid = Table.grid(padding=(0, 1))
+    for _ in range(7):
+        grid.add_column(no_wrap=True)
+    for p in snap.proxies:
+        conn_style = {"connected": pal.success, "connecting": pal.warning}.get(
+            p.connection, pal.error)
+        vip = Text("VIP", style=f"bold {pal.success}") if p.holds_vip else Text("   ")
+        malformed = Text(f"bad {fmt.count(p.malformed)}",
+                         style=pal.warning if p.malformed else pal.muted)
+        conns = "–" if p.active_connections is None else str(p.active_connections)
+        gaps = Text(f"gaps {p.gaps}", style=pal.warning if p.gaps else pal.muted)
+        grid.add_row(
+            Text(p.name, style="bold"),
+            Text(p.connection, style=conn_style),
+            vip,
+            Text(f"{fmt.rate(p.rate):>6} req/s"),
+            malformed,
+            Text(f"conns {conns}"),
+            gaps,
+        )
+    parts: list[RenderableType] = [grid]
+    for line in snap.drift:
+        parts.append(Text(f"drift: {line}", style=pal.warning, no_wrap=True,
+                          overflow="ellipsis"))
+    samples = [p for p in snap.proxies if p.malformed_sample]
+    for p in samples[:1]:
+        parts.append(Text(f"{p.name} bad line: {p.malformed_sample}", style=pal.muted,
+                          no_wrap=True, overflow="ellipsis"))
+    return Group(*parts)

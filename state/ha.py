@@ -1,0 +1,91 @@
+"""Derives the pair's HA view (active, standby, split brain, dead peer, links) from HaStatus."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from state.events import HaStatus
+from state.snapshot import HaView
+
+_LOCAL_RESOURCES = frozenset({"local", "all"})
+
+
+def derive(statuses: Mapping[str, HaStatus], *, proxies: Sequence[str], driver: str,
+           vip: str) -> HaView:
+    """The HA view from the latest HaStatus of each proxy (keyed by proxy host name)."""
+    names = list(proxies) + sorted(h for h in statuses if h not in proxies)
+    known = [statuses[h] for h in names if h in statuses]
+    holders = tuple(s.host for s in known if s.holds_vip)
+    owners = [s.host for s in known
+              if s.holds_vip and s.heartbeat_running and s.resources in _LOCAL_RESOURCES]
+    if owners:
+        active: str | None = owners[0]
+    elif len(holders) == 1:
+        active = holders[0]  # holds the VIP though Heartbeat says otherwise; still serving
+    else:
+        active = None
+    standby = None
+    if active is not None:
+        standby = next((s.host for s in known
+                        if s.host != active and s.heartbeat_running and not s.holds_vip), None)
+    split_brain = len(holders) > 1
+    dead_peers = sorted({node for s in known for node, word in s.nodes.items()
+                         if node != s.local_node and word.lower() == "dead"})
+    bad_links = sorted({f"{node}/{link} {state}" for s in known
+                        for node, links in s.links.items()
+                        for link, state in links.items() if state.lower() != "up"})
+    return HaView(
+        driver=driver,
+        vip=vip,
+        vip_holders=holders,
+        active=active,
+        standby=standby,
+        split_brain=split_brain,
+        peer_dead=bool(dead_peers),
+        links_degraded=bool(bad_links),
+        detail=_detail(known, names, holders, active, standby, split_brain, dead_peers,
+                       bad_links, vip),
+    )
+
+
+def node_word(statuses: Mapping[str, HaStatus], host: str) -> str | None:
+    """Heartbeat's word for one proxy: its own report first, else what a peer says of it."""
+    own = statuses.get(host)
+    if own is not None and own.local_node and own.local_node in own.nodes:
+        return own.nodes[own.local_node]
+    node = own.local_node if own is not None and own.local_node else host
+    for s in statuses.values():
+        if s.host != host and node in s.nodes:
+            return s.nodes[node]
+    if own is not None and not own.heartbeat_running:
+        return "stopped"
+    return None
+
+
+def _detail(known: Sequence[HaStatus], names: Sequence[str], holders: tuple[str, ...],
+            active: str | None, standby: str | None, split_brain: bool,
+            dead_peers: Sequence[str], bad_links: Sequence[str], vip: str) -> str:
+    if not known:
+        return "no HA status yet"
+    if split_brain:
+        return f"SPLIT BRAIN: {' and '.join(holders)} both hold VIP {vip}"
+    parts: list[str] = []
+    if active is not None:
+        parts.append(f"{active} active")
+    else:
+        parts.append(f"no proxy holds VIP {vip}" if vip else "no proxy holds the VIP")
+    if standby is not None:
+        parts.append(f"{standby} standby")
+    for s in known:
+        if s.error:
+            parts.append(f"{s.host}: {s.error}")
+        elif not s.heartbeat_running:
+            parts.append(f"{s.host}: heartbeat not running")
+    if dead_peers:
+        parts.append(f"dead: {', '.join(dead_peers)}")
+    if bad_links:
+        parts.append(f"links: {', '.join(bad_links)}")
+    missing = [n for n in names if n not in {s.host for s in known}]
+    if missing:
+        parts.append(f"no status from {', '.join(missing)}")
+    return "; ".join(parts)

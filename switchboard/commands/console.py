@@ -1,0 +1,55 @@
+"""The `console` sub-command: opens the live dashboard on the inventory's cluster."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import themes
+from state.snapshot import WINDOWS
+from switchboard import inventory
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "console",
+        help="open the live dashboard (the default command)",
+        description="The live dashboard: backends, proxies, HA and events, refreshed a few "
+        "times a second. Press ? inside for the keys.",
+    )
+    p.add_argument("--theme", choices=themes.NAMES, default=themes.DEFAULT,
+                   help=f"colour theme (default: {themes.DEFAULT})")
+    p.add_argument("--window", choices=WINDOWS, default="1m",
+                   help="the window the figures start on (default: 1m; keys 1-4 or t change it)")
+    p.add_argument("--demo", action="store_true",
+                   help="show synthetic data instead of a cluster (no inventory, no SSH)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.app import SwitchboardApp
+
+    if args.demo:
+        from console.demo import DemoFeed
+
+        app = SwitchboardApp(DemoFeed(), read_only=args.read_only, theme=args.theme,
+                             window=args.window)
+        app.run()
+        return app.return_code or 0
+
+    inv = inventory.load(inventory.resolve_path(args.inventory))
+    # Imported here so that `switchboard --help` and the other commands do not pay for SSH.
+    from collectors.runtime import ClusterFeed  # type: ignore[import-not-found, unused-ignore]
+
+    feed = ClusterFeed(inv, accept_new_host_keys=args.accept_new_host_keys)
+    app = SwitchboardApp(
+        feed,
+        dispatcher=None,
+        read_only=args.read_only,
+        theme=args.theme,
+        window=args.window,
+        accent=inv.accent,
+        protected=inv.protected,
+    )
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,1 @@
+"""Tests that need the real lab cluster (root, network namespaces)."""
