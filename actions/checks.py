@@ -16,7 +16,6 @@ import httpx
 from actions.report import CheckFailed, LocalCheck, Progress
 from actions.runner import RemoteRunner
 from state.snapshot import BackendView, Snapshot
-from switchboard.errors import RemoteError
 from switchboard.remote import privileged
 
 SnapshotSource = Callable[[], Snapshot | None]
@@ -61,12 +60,45 @@ def failover_problems(snap: Snapshot | None, active: str, target: str) -> list[s
     return out
 
 
+# $1 the peer's node name: its status, then "<link> <status>" per heartbeat link to it.
+PEER_SH = ('echo "node $(cl_status nodestatus "$1" 2>&1)"; '
+           'for l in $(cl_status listhblinks "$1" 2>/dev/null); do '
+           'echo "link $l $(cl_status hblinkstatus "$1" "$l" 2>&1)"; done')
+
+
+def peer_links(runner: RemoteRunner, sudo: Mapping[str, bool], host: str, peer: str,
+               peer_node: str) -> LocalCheck:
+    """On ``host``: Heartbeat sees ``peer`` alive and every heartbeat link to it up."""
+
+    async def run(progress: Progress) -> str:
+        done = await runner.run(host, privileged(["sh", "-c", PEER_SH, "sh", peer_node],
+                                                 sudo=sudo.get(host, False)), timeout=15.0)
+        node, links = "", {}
+        for line in done.stdout.splitlines():
+            words = line.split()
+            if words[:1] == ["node"]:
+                node = " ".join(words[1:])
+            elif words[:1] == ["link"] and len(words) >= 3:
+                links[words[1]] = " ".join(words[2:])
+        if node.lower() not in ("active", "up"):
+            raise CheckFailed(f"Heartbeat on {host} says {peer} is {node or 'unknown'}")
+        bad = {name: state for name, state in links.items() if state.lower() != "up"}
+        if not links or bad:
+            what = ", ".join(f"{n} {s}" for n, s in bad.items()) or "no heartbeat link listed"
+            raise CheckFailed(f"Heartbeat on {host}: links to {peer}: {what}")
+        return f"{peer} {node}; links {', '.join(f'{n} up' for n in links)}"
+
+    return LocalCheck("check", host, f"Heartbeat on {host} sees {peer} alive, every link up",
+                      run)
+
+
 def vip_moved(runner: RemoteRunner, sudo: Mapping[str, bool], vip: str, old: str, new: str,
-              *, timeout: float = VIP_TIMEOUT, sleep: Sleep = asyncio.sleep) -> LocalCheck:
+              *, timeout: float = VIP_TIMEOUT, sleep: Sleep = asyncio.sleep,
+              clock: Callable[[], float] = time.monotonic) -> LocalCheck:
     """``ip -o addr`` on both proxies until only ``new`` carries the VIP."""
 
     async def run(progress: Progress) -> str:
-        start = time.monotonic()
+        start = clock()
         where: dict[str, bool] = {}
         while True:
             for host in (new, old):
@@ -74,8 +106,8 @@ def vip_moved(runner: RemoteRunner, sudo: Mapping[str, bool], vip: str, old: str
                                                          sudo=False), timeout=10.0)
                 where[host] = _has_address(done.stdout, vip)
             if where[new] and not where[old]:
-                return f"{vip} on {new} only ({time.monotonic() - start:.1f} s)"
-            if time.monotonic() - start >= timeout:
+                return f"{vip} on {new} only ({clock() - start:.1f} s)"
+            if clock() - start >= timeout:
                 holders = [h for h, has in where.items() if has] or ["nobody"]
                 raise CheckFailed(f"after {timeout:g} s {vip} is on {', '.join(holders)}")
             await sleep(0.25)
@@ -94,6 +126,7 @@ def _has_address(ip_o_addr: str, address: str) -> bool:
 def requests_through_vip(vip: str, new: str, snapshot: SnapshotSource, *,
                          count: int = HTTP_REQUESTS, spacing: float = HTTP_SPACING,
                          log_timeout: float = LOG_TIMEOUT, sleep: Sleep = asyncio.sleep,
+                         clock: Callable[[], float] = time.monotonic,
                          transport: httpx.AsyncBaseTransport | None = None) -> LocalCheck:
     """A few GETs to ``http://<vip>/`` succeed, and ``new``'s access log shows new lines."""
 
@@ -119,12 +152,12 @@ def requests_through_vip(vip: str, new: str, snapshot: SnapshotSource, *,
         progress(f"[{new}] {count} requests through the VIP: all answered")
         if before is None:
             return f"{count}/{count} requests answered (no access-log count for {new} to watch)"
-        start = time.monotonic()
+        start = clock()
         while True:
             now = _proxy_requests(snapshot(), new)
             if now is not None and now > before:
                 return f"{count}/{count} answered; {now - before} new line(s) in {new}'s log"
-            if time.monotonic() - start >= log_timeout:
+            if clock() - start >= log_timeout:
                 raise CheckFailed(f"the requests were answered but {new}'s access log shows no "
                                   f"new line after {log_timeout:g} s: is {new} the one serving?")
             await sleep(0.25)
@@ -148,8 +181,8 @@ def drain_quiet(backend: str, addresses: Sequence[str], snapshot: SnapshotSource
     from when this check starts (after every proxy showed no connection left)."""
 
     async def run(progress: Progress) -> str:
-        begin = int(wall()) + 1
-        start = time.monotonic()
+        start = wall()
+        begin = int(start) + 1
         last_report = -5.0
         while True:
             snap = snapshot()
@@ -158,7 +191,7 @@ def drain_quiet(backend: str, addresses: Sequence[str], snapshot: SnapshotSource
             second = int(snap.at)
             views = [b for b in snap.backends if b.address in addresses]
             recent = _attempts_since(views, begin, second)
-            waited = time.monotonic() - start
+            waited = wall() - start
             if recent:
                 begin = second + 1  # a new attempt: the quiet period starts again after it
             elif second - begin >= quiet + 1:  # one second more: log lines arrive late

@@ -27,7 +27,8 @@ from typing import Literal
 
 from actions import leftovers
 from actions.audit import AuditLog
-from actions.expect import StepRunner, unknown_keys
+from actions.expect import StepRunner, StubSource, unknown_keys
+from actions.intents import Drain
 from actions.locks import STALE_AFTER, LockBusy, ProxyLocks
 from actions.plan import Plan, Step
 from actions.report import (
@@ -42,7 +43,7 @@ from actions.report import (
     reload_times,
     touched_hosts,
 )
-from actions.runner import Completed, RemoteRunner
+from actions.runner import RemoteRunner
 from state.events import ActionNote
 from switchboard.errors import RemoteError
 from switchboard.inventory import Inventory
@@ -66,6 +67,7 @@ class Executor:
                  notify: Callable[[ActionNote], None] | None = None,
                  refresh: Callable[[], Awaitable[object] | object] | None = None,
                  stale_after: float = STALE_AFTER,
+                 stub_status: StubSource | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.runner = runner
@@ -74,6 +76,7 @@ class Executor:
         self.notify = notify
         self.refresh = refresh
         self.stale_after = stale_after
+        self.stub_status = stub_status
         self.clock = clock
         self.sleep = sleep
         self.sudo = {h.name: h.sudo for h in inventory.hosts}
@@ -106,7 +109,8 @@ class _Run:
         self.post = post
         self.files = config_files if config_files is not None else {
             h: [e.path for e in plan.edits if e.host == h] for h in plan.hosts}
-        self.steps = StepRunner(ex.runner, ex.sudo, sleep=ex.sleep, clock=ex.clock)
+        self.steps = StepRunner(ex.runner, ex.sudo, sleep=ex.sleep, clock=ex.clock,
+                                stub_status=ex.stub_status)
         self.records: list[StepRecord] = []
         self.done: dict[str, set[str]] = {}
         self.hosts = touched_hosts(plan)
@@ -115,19 +119,30 @@ class _Run:
         self.leftovers: list[str] = []
         self.warnings: list[str] = []
         self.refused_step = False  # the failing step found a file changed behind our back
+        self.current: Step | None = None  # the forward step running now
+        self.interrupted: EndState | None = None  # the undo done after a cancellation
 
     # -- the run ------------------------------------------------------------------------------
 
     async def go(self) -> ExecutionResult:
-        self._audit("plan", {**self.plan.to_json(), "ssh_users": self._ssh_users()})
+        try:
+            self._audit("plan", {**self.plan.to_json(), "ssh_users": self._ssh_users()})
+        except OSError as e:
+            # No action without its record: the audit log is how changes are accounted for.
+            return self._refused(f"cannot write the audit log ({e}); fix its permissions or "
+                                 "free some space, then try again")
         self._note(f"started: {self.plan.title}", "info")
         locks = ProxyLocks(self.ex.runner, self.ex.sudo, self.plan.title, self.ex.stale_after)
         result: ExecutionResult | None = None
         try:
             result = await self._locked(locks)
         except asyncio.CancelledError:
-            result = self._result(False, f"{self.plan.title}: interrupted before it finished",
-                                  "see the steps above")
+            end = self.interrupted
+            state = end.describe() if end is not None else "nothing was changed"
+            lead = "" if end is None or end.undo_failures else \
+                "Rolled back: " if end.changed() else "Nothing was changed: "
+            result = self._result(False, f"{self.plan.title}: interrupted. {lead}{state}", state,
+                                  rollback_failed=bool(end and end.undo_failures))
             raise
         finally:
             self.warnings += await locks.release()
@@ -146,6 +161,9 @@ class _Run:
             return self._refused(str(e))
         except RemoteError as e:
             return self._result(False, f"could not lock the proxies: {e}", "nothing was changed")
+        for line in locks.removed:
+            self.progress(line)
+            self.warnings.append(line)
         self.progress(f"locked {', '.join(sorted(set(self.hosts)))}")
         await self._leftovers()
         for check in self.pre:
@@ -156,8 +174,10 @@ class _Run:
         try:
             failed = await self._forward()
         except asyncio.CancelledError:
+            if self.current is not None:  # cut short mid-command: its outcome is unknown
+                self.done.setdefault(self.current.host, set()).add(self.current.kind)
             self.progress("interrupted: undoing what was done")
-            await asyncio.shield(self._undo())
+            self.interrupted = await asyncio.shield(self._undo())
             raise
         if failed is None:
             return self._done()
@@ -168,12 +188,14 @@ class _Run:
     async def _forward(self) -> tuple[StepRecord, bool] | None:
         """Run steps then post-checks; the failing record and whether to undo, or None."""
         for number, step in enumerate(self.plan.steps, 1):
+            self.current = step
             rec, outcome_unknown, refused = await self._remote(step, "step", number)
+            self.current = None
             if rec.ok or outcome_unknown:
                 self.done.setdefault(step.host, set()).add(step.kind)
             if not rec.ok:
                 self.refused_step = refused
-                return rec, step.kind != "wait_drained"
+                return rec, bool(step.expect.get("undo_on_failure", True))
         for check in self.post:
             rec = await self._local(check, "post")
             if not rec.ok:
@@ -225,20 +247,19 @@ class _Run:
     def _record(self, rec: StepRecord) -> None:
         self.records.append(rec)
         self.progress(rec.line())
-        if not rec.ok:
-            self._note(rec.line(), "error")
 
-    def _drain_ticker(self, step: Step) -> Callable[[Completed, float], None] | None:
+    def _drain_ticker(self, step: Step) -> Callable[[int | None, float], None] | None:
         if step.kind != "wait_drained":
             return None
         label = getattr(self.plan.intent, "backend", "the backend")
-        last: list[object] = [None, -DRAIN_REPORT_EVERY]
+        shown: dict[str, float | int | None] = {"n": -1, "at": -DRAIN_REPORT_EVERY}
 
-        def tick(done: Completed, waited: float) -> None:
-            n = len([ln for ln in done.stdout.splitlines() if ln.strip()])
-            if n != last[0] or waited - float(str(last[1])) >= DRAIN_REPORT_EVERY:
-                last[0], last[1] = n, waited
-                self.progress(f"draining {label}: {n} in flight from {step.host}, "
+        def tick(pending: int | None, waited: float) -> None:
+            at = shown["at"] or 0.0
+            if waited - at >= DRAIN_REPORT_EVERY or (pending == 0 and shown["n"] != 0):
+                shown["n"], shown["at"] = pending, waited
+                count = "?" if pending is None else str(pending)
+                self.progress(f"draining {label}: {count} in flight from {step.host}, "
                               f"{waited:.0f} s")
         return tick
 
@@ -271,15 +292,24 @@ class _Run:
     def _failure(self, rec: StepRecord, end: EndState | None) -> ExecutionResult:
         where = f"step {rec.number} " if rec.number is not None else ""
         what = f"{where}[{rec.host}] {rec.kind} ({rec.description}): {rec.detail}"
-        if end is None:  # a drain wait: the change itself is in place
-            state = ("the change is in place (marked down on every proxy) but the drain did "
-                     "not finish; undrain to put it back in service")
-            return self._result(False, f"{self.plan.title}: {what}. {state}", state, failed=rec)
+        if end is None:  # e.g. a drain wait: the change itself is in place
+            state = "the change is in place (this step does not undo it)"
+            if isinstance(self.plan.intent, Drain):
+                state = ("the change is in place (marked down on every proxy) but the drain "
+                         f"did not finish; undrain {self.plan.intent.backend} to put it back "
+                         "in service")
+            return self._result(False, f"FAILED: {self.plan.title}: {what}. "
+                                f"{state[0].upper()}{state[1:]}", state, failed=rec)
         state = end.describe()
         refused = self.refused_step
         head = "refused" if refused else "FAILED"
-        msg = f"{head}: {self.plan.title}: {what}. " + ("Rolled back: " if not
-                                                        end.undo_failures else "") + state
+        if end.undo_failures:
+            lead = ""
+        elif end.changed():
+            lead = "Rolled back: "
+        else:
+            lead = "Nothing was changed: "
+        msg = f"{head}: {self.plan.title}: {what}. {lead}{state}"
         return self._result(False, msg, state, refused=refused and not end.undo_failures,
                             failed=rec, rollback_failed=bool(end.undo_failures))
 
@@ -301,7 +331,12 @@ class _Run:
                     await pending
             except Exception as e:  # a re-read failing must not hide the result
                 self.progress(f"could not ask for a config re-read: {e}")
-        self._audit("result", result.to_json())
+        try:
+            self._audit("result", result.to_json())
+        except OSError as e:
+            line = f"could not write the result to the audit log: {e}"
+            self.progress(line)
+            result = replace(result, warnings=(*result.warnings, line))
         level: Level = "success" if result.ok else "error"
         self._note(result.message, level)
         await self._syslog(result)

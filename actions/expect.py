@@ -13,15 +13,19 @@ from switchboard.errors import RemoteError
 from switchboard.remote import privileged
 
 KNOWN_KEYS = frozenset({"exit", "sha256", "record", "workers_changed_from", "timeout",
-                        "servers", "empty", "interval", "stdout_in", "stub_status"})
+                        "servers", "empty", "interval", "stdout_in", "stub_status",
+                        "undo_on_failure"})
 COMMAND_TIMEOUT = 30.0
 WORKERS_TIMEOUT = 10.0
 POLL_TIMEOUT = 30.0
 POLL_INTERVAL = 0.25
+WORKERS_INTERVAL = 0.1
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
-OnPoll = Callable[[Completed, float], None]  # last output, seconds waited so far
+OnPoll = Callable[[int | None, float], None]  # what is still pending, seconds waited so far
+# A backend's active connections from its stub_status (None: not known yet).
+StubSource = Callable[[str], int | None]
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ def live_workers(stdout: str) -> set[str]:
     return out
 
 
+def _lines(text: str) -> int:
+    return len([ln for ln in text.splitlines() if ln.strip()])
+
+
 def short(text: str, limit: int = 600) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[:limit] + " …"
@@ -65,8 +73,10 @@ class StepRunner:
     """Runs steps through a runner, keeping the values steps ``record`` for later steps."""
 
     def __init__(self, runner: RemoteRunner, sudo: MutableMapping[str, bool] | None = None,
-                 *, sleep: Sleep = asyncio.sleep, clock: Clock = time.monotonic) -> None:
+                 *, sleep: Sleep = asyncio.sleep, clock: Clock = time.monotonic,
+                 stub_status: StubSource | None = None) -> None:
         self.runner = runner
+        self.stub_status = stub_status
         self.sudo = sudo if sudo is not None else {}
         self.records: dict[str, str] = {}
         self.sleep = sleep
@@ -83,8 +93,10 @@ class StepRunner:
     async def run(self, step: Step, on_poll: OnPoll | None = None) -> Outcome:
         exp = step.expect
         try:
+            if "stub_status" in exp:
+                return await self._stub(step, on_poll)
             if "workers_changed_from" in exp:
-                return await self._workers(step, on_poll)
+                return await self._workers(step)
             if "empty" in exp or "stdout_in" in exp:
                 return await self._poll(step, on_poll)
             done = await self.once(step, float(exp.get("timeout", COMMAND_TIMEOUT)))
@@ -120,7 +132,7 @@ class StepRunner:
             self.records[str(exp["record"])] = done.stdout
         return Outcome(True, "ok", done.exit_status, done.stdout, done.stderr)
 
-    async def _workers(self, step: Step, on_poll: OnPoll | None) -> Outcome:
+    async def _workers(self, step: Step) -> Outcome:
         key = str(step.expect["workers_changed_from"])
         if key not in self.records:
             return Outcome(False, f"no worker PIDs were recorded under {key!r} before this step")
@@ -135,11 +147,9 @@ class StepRunner:
                 return Outcome(True, f"new workers {' '.join(sorted(new))}", 0, last.stdout,
                                last.stderr)
             waited = self.clock() - start
-            if on_poll:
-                on_poll(last, waited)
             if waited >= timeout:
                 break
-            await self.sleep(POLL_INTERVAL)
+            await self.sleep(WORKERS_INTERVAL)
         if last.exit_status != 0:
             why = (f"the nginx master is not running (exit {last.exit_status}: "
                    f"{short(last.stderr) or '-'})")
@@ -163,20 +173,44 @@ class StepRunner:
                 if "empty" in exp and not out:
                     return Outcome(True, "ok", last.exit_status, last.stdout, last.stderr)
                 if want_in and out in want_in:
-                    return Outcome(True, f"ok ({out})", last.exit_status, last.stdout,
+                    return Outcome(True, out, last.exit_status, last.stdout,
                                    last.stderr)
             waited = self.clock() - start
             if on_poll:
-                on_poll(last, waited)
+                on_poll(_lines(last.stdout), waited)
             if waited >= timeout:
                 break
             await self.sleep(interval)
         if last.exit_status != int(exp.get("exit", 0)):
             why = f"exit {last.exit_status}: {short(last.stderr) or '-'}"
         elif "empty" in exp:
-            n = len([ln for ln in last.stdout.splitlines() if ln.strip()])
-            why = f"still {n} after {timeout:g} s: {short(last.stdout, 400)}"
+            rows = [" ".join(ln.split()) for ln in last.stdout.splitlines() if ln.strip()]
+            more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+            why = (f"still {len(rows)} after {timeout:g} s: {'; '.join(rows[:3])}{more}")
         else:
             why = (f"got {short(out, 80)!r} after {timeout:g} s, expected one of "
                    f"{', '.join(want_in)}")
         return Outcome(False, why, last.exit_status, last.stdout, last.stderr, timed_out=True)
+
+    async def _stub(self, step: Step, on_poll: OnPoll | None) -> Outcome:
+        """Wait until the backend's stub_status counts only the poller's own connection."""
+        backend = str(step.expect["stub_status"])
+        if self.stub_status is None:
+            return Outcome(False, f"no stub_status reading for {backend} is available here; "
+                           "watch its active connections by hand")
+        timeout = float(step.expect.get("timeout", POLL_TIMEOUT))
+        interval = float(step.expect.get("interval", 1.0))
+        start = self.clock()
+        active: int | None = None
+        while True:
+            active = self.stub_status(backend)
+            if active is not None and active <= 1:
+                return Outcome(True, f"ok ({backend}: {active} active connection, the poller's)")
+            waited = self.clock() - start
+            if on_poll:
+                on_poll(None if active is None else active - 1, waited)
+            if waited >= timeout:
+                break
+            await self.sleep(interval)
+        what = "no stub_status reading" if active is None else f"{active - 1} connection(s)"
+        return Outcome(False, f"{backend}: still {what} after {timeout:g} s", timed_out=True)

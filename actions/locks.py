@@ -4,13 +4,16 @@ The lock is the directory :data:`LOCK_DIR` on the proxy; ``mkdir`` either create
 atomically, on every filesystem. Inside, ``owner`` holds one JSON line: a random token, the
 local user, machine, PID, the time it was taken and the action. Only the holder of the token
 removes it. A lock older than ``stale_after`` is reported as probably stale, with its owner
-and the command that removes it, but never broken by Switchboard: an apply that really is
-still running elsewhere must not be trampled.
+and the command that removes it, but not broken: an apply that really is still running
+elsewhere must not be trampled. The one lock Switchboard does remove is one whose owner ran
+on this very machine under a PID that no longer exists (a crashed or killed Switchboard):
+that owner is certainly gone, and the removal is reported, never silent.
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import socket
@@ -18,6 +21,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from actions.runner import RemoteRunner
@@ -56,11 +60,12 @@ class Owner:
     since: float | None = None
     action: str = ""
     token: str = ""
+    machine_id: str = ""  # a hash of /etc/machine-id: host names are not unique enough
 
     def line(self) -> str:
         return json.dumps({"token": self.token, "user": self.user, "machine": self.machine,
-                           "pid": self.pid, "since": self.since, "action": self.action},
-                          separators=(",", ":"))
+                           "pid": self.pid, "since": self.since, "action": self.action,
+                           "machine_id": self.machine_id}, separators=(",", ":"))
 
     @classmethod
     def parse(cls, text: str) -> Owner | None:
@@ -75,7 +80,8 @@ class Owner:
         return cls(str(data.get("user", "?")), str(data.get("machine", "?")),
                    pid if isinstance(pid, int) else None,
                    float(since) if isinstance(since, int | float) else None,
-                   str(data.get("action", "")), str(data.get("token", "")))
+                   str(data.get("action", "")), str(data.get("token", "")),
+                   str(data.get("machine_id", "")))
 
     def who(self) -> str:
         pid = f" pid {self.pid}" if self.pid is not None else ""
@@ -118,30 +124,56 @@ class ProxyLocks:
     action: str = ""
     stale_after: float = STALE_AFTER
     owner: Owner = field(default_factory=lambda: Owner(
-        _local_user(), socket.gethostname(), os.getpid(), 0.0, "", uuid.uuid4().hex))
+        _local_user(), socket.gethostname(), os.getpid(), 0.0, "", uuid.uuid4().hex,
+        _machine_id()))
     held: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # dead owners' locks this run removed
 
     async def acquire(self, hosts: Sequence[str]) -> None:
         """Lock every host or none; raises LockBusy (held elsewhere) or RemoteError."""
         me = Owner(self.owner.user, self.owner.machine, self.owner.pid, time.time(),
-                   self.action, self.owner.token)
+                   self.action, self.owner.token, self.owner.machine_id)
         try:
             for host in sorted(set(hosts)):
-                argv = privileged(["sh", "-c", ACQUIRE_SH, "sh", LOCK_DIR, me.line()],
-                                  sudo=self.sudo.get(host, False))
-                done = await self.runner.run(host, argv, timeout=15.0)
-                if done.exit_status == 0:
-                    self.held.append(host)
-                    continue
-                if done.exit_status == BUSY:
-                    owner, age = _busy_details(done.stdout)
-                    raise LockBusy(busy_message(host, owner, age, self.stale_after,
-                                                sudo=self.sudo.get(host, False)))
-                raise RemoteError(host, f"cannot take the lock {LOCK_DIR}: "
-                                  f"{done.stderr.strip() or f'exit {done.exit_status}'}")
+                await self._take(host, me, retry=True)
         except BaseException:
             await self.release()
             raise
+
+    async def _take(self, host: str, me: Owner, *, retry: bool) -> None:
+        sudo = self.sudo.get(host, False)
+        argv = privileged(["sh", "-c", ACQUIRE_SH, "sh", LOCK_DIR, me.line()], sudo=sudo)
+        done = await self.runner.run(host, argv, timeout=15.0)
+        if done.exit_status == 0:
+            self.held.append(host)
+            return
+        if done.exit_status != BUSY:
+            raise RemoteError(host, f"cannot take the lock {LOCK_DIR}: "
+                              f"{done.stderr.strip() or f'exit {done.exit_status}'}")
+        owner, age = _busy_details(done.stdout)
+        if retry and owner is not None and self._dead_here(owner):
+            gone = await self.runner.run(host, privileged(
+                ["sh", "-c", RELEASE_SH, "sh", LOCK_DIR, owner.token], sudo=sudo), timeout=15.0)
+            if gone.exit_status == 0:
+                self.removed.append(f"{host}: removed the lock {LOCK_DIR} left by {owner.who()}"
+                                    f"{f' (applying {owner.action!r})' if owner.action else ''}"
+                                    ": that process ended without releasing it")
+                await self._take(host, me, retry=False)
+                return
+        raise LockBusy(busy_message(host, owner, age, self.stale_after, sudo=sudo))
+
+    def _dead_here(self, owner: Owner) -> bool:
+        """The owner ran on this machine and its PID is gone: it can never release the lock."""
+        if (not owner.machine_id or owner.machine_id != self.owner.machine_id
+                or owner.pid is None or not owner.token):
+            return False
+        try:
+            os.kill(owner.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # alive, someone else's
+        return False
 
     async def release(self) -> list[str]:
         """Remove every lock this object holds; returns problems (never raises)."""
@@ -170,6 +202,14 @@ def _busy_details(stdout: str) -> tuple[Owner | None, float | None]:
         if len(parts) == 2 and all(p.isdigit() for p in parts) and int(parts[0]) > 0:
             age = float(int(parts[1]) - int(parts[0]))
     return owner, age
+
+
+def _machine_id() -> str:
+    try:
+        raw = Path("/etc/machine-id").read_text().strip()
+    except OSError:
+        return ""
+    return hashlib.sha256(raw.encode()).hexdigest()[:16] if raw else ""
 
 
 def _local_user() -> str:

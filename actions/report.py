@@ -46,10 +46,13 @@ class StepRecord:
     skipped: bool = False
 
     def line(self) -> str:
+        """"[lb2] reload: ok (0.3 s)"; undo steps and checks also say what they are."""
         lead = "undo " if self.phase == "rollback" else ""
+        what = {"step": self.kind, "rollback": self.description}.get(
+            self.phase, f"{self.kind} {self.description}")
         state = "ok" if self.ok else "FAILED"
         tail = "" if self.ok and self.detail in ("", "ok") else f": {self.detail}"
-        return f"{lead}[{self.host}] {self.kind}: {state} ({self.seconds:.1f} s){tail}"
+        return f"{lead}[{self.host}] {what}: {state} ({self.seconds:.1f} s){tail}"
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"phase": self.phase, "kind": self.kind, "host": self.host,
@@ -103,8 +106,11 @@ class EndState:
     done: Mapping[str, set[str]]
     undo_failures: list[tuple[Step, StepRecord]] = field(default_factory=list)
 
-    def changed(self, host: str) -> bool:
-        return bool(self.done.get(host, set()) & {"swap", "reload", "hb_standby", "hb_takeover"})
+    def changed(self) -> bool:
+        """Whether any host was changed before the failure (else there was nothing to undo
+        but staged copies)."""
+        kinds = {"swap", "reload", "hb_standby", "hb_takeover"}
+        return any(done & kinds for done in self.done.values())
 
     def describe(self) -> str:
         if self.undo_failures:
@@ -118,7 +124,7 @@ class EndState:
         where = "both proxies" if len(hosts) == 2 else \
             f"{hosts[0]}" if len(hosts) == 1 else f"all {len(hosts)} proxies"
         if not restored:
-            return f"old config on {where} (nothing was swapped)"
+            return f"old config on {where}"
         return f"old config on {where} ({', '.join(restored)} restored from the backup)"
 
     def _failover(self) -> str:
@@ -161,6 +167,13 @@ def touched_hosts(plan: Plan) -> list[str]:
 
 
 def reload_times(records: Sequence[StepRecord]) -> str:
-    parts = [f"{r.host} {r.seconds:.1f} s" for r in records
-             if r.phase == "step" and r.kind == "reload" and r.ok]
+    """"reload lb2 0.3 s, lb1 0.3 s": from the reload command until new workers were seen."""
+    parts: list[str] = []
+    for i, r in enumerate(records):
+        if r.phase == "step" and r.kind == "reload" and r.ok:
+            secs = r.seconds
+            after = records[i + 1] if i + 1 < len(records) else None
+            if after is not None and after.host == r.host and after.kind == "verify":
+                secs += after.seconds
+            parts.append(f"{r.host} {secs:.1f} s")
     return f"reload {', '.join(parts)}" if parts else ""

@@ -29,7 +29,7 @@ class Backoff:
         self._rng = rng or random.Random()
 
     def next(self) -> float:
-        ceiling = min(self.cap, self.base * (2 ** self.failures))
+        ceiling: float = min(self.cap, self.base * 2.0 ** self.failures)
         self.failures += 1
         return ceiling * (0.5 + self._rng.random() / 2)
 

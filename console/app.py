@@ -7,9 +7,10 @@ from collections.abc import Callable, Iterable
 from functools import partial
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.color import Color
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
@@ -86,7 +87,8 @@ class SwitchboardApp(App[int]):
             yield EventLog(id="events")
         yield Input(placeholder="filter backends: name, address, state — esc to clear",
                     id="filter")
-        yield Footer()
+        # Compact, palette key left to the help screen: every acting key fits 80 columns.
+        yield Footer(compact=True, show_command_palette=False)
 
     async def on_mount(self) -> None:
         self.query_one("#proxies").border_title = "proxies"
@@ -130,6 +132,14 @@ class SwitchboardApp(App[int]):
 
     def tick(self) -> None:
         """Read the feed once and bring every view up to date."""
+        try:
+            self._tick()
+        except (NoMatches, ScreenStackError):
+            # A last timer tick while the app tears its screens down: nothing left to draw.
+            if self.is_running:
+                raise
+
+    def _tick(self) -> None:
         snap = self.feed.snapshot()
         now = self.clock()
         if snap is not self.snap:
@@ -202,12 +212,11 @@ class SwitchboardApp(App[int]):
 
     def action_detail(self) -> None:
         key = self.query_one(BackendTable).selected
-        if key is None:
+        if key is None or self.snap is None:
             self.notify("no backend selected", severity="warning")
             return
         if not isinstance(self.screen, DetailScreen):
-            self.push_screen(DetailScreen(key))
-            self.call_after_refresh(self.tick)
+            self.push_screen(DetailScreen(key, self.snap, self.window, self.palette))
 
     @on(DataTable.RowSelected, "#backends")
     def _row_selected(self, event: DataTable.RowSelected) -> None:

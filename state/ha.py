@@ -31,8 +31,10 @@ def derive(statuses: Mapping[str, HaStatus], *, proxies: Sequence[str], driver: 
     split_brain = len(holders) > 1
     dead_peers = sorted({node for s in known for node, word in s.nodes.items()
                          if node != s.local_node and word.lower() == "dead"})
+    # A node's links to itself read "dead" with ucast (it never hears its own packets), so
+    # only the links each proxy sees towards its peers count.
     bad_links = sorted({f"{node}/{link} {state}" for s in known
-                        for node, links in s.links.items()
+                        for node, links in s.links.items() if node != s.local_node
                         for link, state in links.items() if state.lower() != "up"})
     return HaView(
         driver=driver,

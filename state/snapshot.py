@@ -111,9 +111,9 @@ class Snapshot:
                     "status": dict(b.windows[window].status),
                     "hidden_errors": b.windows[window].hidden_errors,
                     "share": round(b.windows[window].share, 4),
-                    "p50_ms": b.windows[window].p50_ms,
-                    "p95_ms": b.windows[window].p95_ms,
-                    "p99_ms": b.windows[window].p99_ms,
+                    "p50_ms": _ms(b.windows[window].p50_ms),
+                    "p95_ms": _ms(b.windows[window].p95_ms),
+                    "p99_ms": _ms(b.windows[window].p99_ms),
                 }
                 for b in self.backends
             ],
@@ -140,3 +140,8 @@ class Snapshot:
             },
             "drift": list(self.drift),
         }
+
+
+def _ms(value: float | None) -> float | None:
+    # The sketch is accurate to 1%: more digits than this would only be noise.
+    return None if value is None else round(value, 2)

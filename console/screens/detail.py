@@ -25,9 +25,14 @@ class DetailScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back", key_display="esc"),
     ]
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, snap: Snapshot, window: str, palette: Palette) -> None:
         super().__init__()
         self.key = key
+        self._first = (snap, window, palette)
+
+    def on_mount(self) -> None:
+        # Filled before the first frame, not at the app's next tick: no empty screen flashes.
+        self.show_state(*self._first)
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")

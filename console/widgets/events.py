@@ -73,7 +73,9 @@ class EventLog(VerticalScroll, can_focus=True):
 
     @property
     def notes(self) -> list[ActionNote]:
-        return sorted(self._notes, key=lambda n: n.at, reverse=True)
+        # Equal times (a frozen clock, one batch) keep arrival order: later ones on top.
+        ranked = sorted(enumerate(self._notes), key=lambda p: (p[1].at, p[0]), reverse=True)
+        return [n for _, n in ranked]
 
     def add(self, notes: Iterable[ActionNote]) -> None:
         for n in notes:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rich.color import Color, ColorParseError
+
 import themes
 from state.snapshot import WINDOWS
 from switchboard import inventory
+from switchboard.errors import InventoryError
 
 
 def register(subparsers: Any) -> None:
@@ -38,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         return app.return_code or 0
 
     inv = inventory.load(inventory.resolve_path(args.inventory))
+    _check_accent(inv)
     # Imported here so that `switchboard --help` and the other commands do not pay for SSH.
     from collectors.runtime import ClusterFeed  # type: ignore[import-not-found, unused-ignore]
 
@@ -53,3 +57,15 @@ def run(args: argparse.Namespace) -> int:
     )
     app.run()
     return app.return_code or 0
+
+
+def _check_accent(inv: inventory.Inventory) -> None:
+    """A bad colour would only fail when the header is drawn; say so before starting."""
+    if inv.accent is None:
+        return
+    try:
+        Color.parse(inv.accent)
+    except ColorParseError:
+        raise InventoryError(
+            str(inv.path), f"'{inv.accent}' is not a colour (use a name such as 'red' or "
+            "'#rrggbb')", key="cluster.accent") from None

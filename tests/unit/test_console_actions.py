@@ -6,6 +6,7 @@ import io
 from typing import Any
 
 from rich.console import Console
+from textual.pilot import Pilot
 from textual.widgets import Button, Footer, Input, Static
 
 from actions import intents
@@ -33,6 +34,15 @@ class Recorder:
         return "\n".join(self.messages)
 
 
+async def until_screen(pilot: Pilot[Any], kind: type) -> Any:
+    """Let the action worker run until it has pushed a screen of ``kind`` (bounded)."""
+    for _ in range(100):
+        if isinstance(pilot.app.screen, kind):
+            return pilot.app.screen
+        await pilot.pause()
+    raise AssertionError(f"{kind.__name__} never showed; screen is {pilot.app.screen!r}")
+
+
 def make(snap=None, **kw: Any) -> tuple[SwitchboardApp, Recorder]:  # type: ignore[no-untyped-def]
     app = SwitchboardApp(fx.FakeFeed(snap or fx.healthy()), clock=fx.frozen_clock(), **kw)
     return app, Recorder(app)
@@ -55,8 +65,7 @@ async def test_normal_plan_is_confirmed_with_y_and_applied() -> None:
     app, notes = make(dispatcher=d)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("down", "d")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await until_screen(pilot, ConfirmScreen)
         assert app.screen.confirm_word is None
         assert d.planned == [intents.MarkDown("web2", upstream="web_servers")]
         await pilot.press("y")
@@ -72,8 +81,7 @@ async def test_cancel_applies_nothing() -> None:
     app, notes = make(dispatcher=d)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("b")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await until_screen(pilot, ConfirmScreen)
         await pilot.press("n")
         await app.workers.wait_for_complete()
         assert d.planned == [intents.SetBackup("web1", on=True, upstream="web_servers")]
@@ -86,9 +94,8 @@ async def test_risky_plan_needs_the_name_typed() -> None:
     app, _ = make(dispatcher=d)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("D")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ConfirmScreen) and screen.confirm_word == "web1"
+        screen = await until_screen(pilot, ConfirmScreen)
+        assert screen.confirm_word == "web1"
         apply = screen.query_one("#apply", Button)
         assert apply.disabled
         await pilot.press("y", "enter")  # "y" is typed into the box, not a yes
@@ -108,8 +115,7 @@ async def test_failover_always_asks_for_the_cluster_name() -> None:
     app, _ = make(dispatcher=d)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("F")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await until_screen(pilot, ConfirmScreen)
         assert app.screen.confirm_word == "prod-eu"
         await pilot.press(*"prod-eu", "enter")
         await app.workers.wait_for_complete()
@@ -121,8 +127,7 @@ async def test_draining_the_last_active_backend_is_risky_even_if_the_plan_is_not
     app, _ = make(fx.last_active(), dispatcher=d)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("D")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await until_screen(pilot, ConfirmScreen)
         assert app.screen.confirm_word == "web1"
 
 
@@ -131,8 +136,7 @@ async def test_protected_cluster_makes_every_action_type_to_confirm() -> None:
     app, _ = make(dispatcher=d, protected=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("r")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await until_screen(pilot, ConfirmScreen)
         assert app.screen.confirm_word == "prod-eu"
         await pilot.press("escape")
         await app.workers.wait_for_complete()
@@ -144,18 +148,15 @@ async def test_weight_prompts_for_a_number_then_confirms() -> None:
     app, _ = make(dispatcher=d)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("w")
-        await pilot.pause()
-        assert isinstance(app.screen, NumberPrompt)
+        await until_screen(pilot, NumberPrompt)
         box = app.screen.query_one(Input)
         assert box.value == "3"
         box.value = ""
         await pilot.press("0", "enter")  # out of range: stays
-        await pilot.pause()
-        assert isinstance(app.screen, NumberPrompt)
+        await until_screen(pilot, NumberPrompt)
         box.value = ""
         await pilot.press("5", "enter")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen)
+        await until_screen(pilot, ConfirmScreen)
         await pilot.press("y")
         await app.workers.wait_for_complete()
         assert d.applied == [intents.SetWeight("web1", 5, upstream="web_servers")]
@@ -166,7 +167,7 @@ async def test_actions_work_from_the_detail_screen() -> None:
     app, _ = make(dispatcher=d)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("down", "down", "enter", "d")
-        await pilot.pause()
+        await until_screen(pilot, ConfirmScreen)
         assert d.planned == [intents.MarkDown("web3", upstream="web_servers")]
 
 
@@ -177,7 +178,7 @@ async def test_read_only_hides_and_refuses_action_keys() -> None:
         footer_keys = {b.binding.key for b in app.screen.active_bindings.values()
                        if b.binding.show}
         assert not footer_keys & {"w", "d", "b", "D", "r", "F"}
-        assert {"slash", "s", "question_mark", "q"} <= footer_keys
+        assert {"slash", "s", "t", "question_mark", "q"} <= footer_keys
         assert app.query_one(Footer)
         for key in ("w", "d", "b", "D", "r", "F"):
             await pilot.press(key)
@@ -201,7 +202,7 @@ async def test_footer_shows_action_keys_when_not_read_only() -> None:
     async with app.run_test(size=(160, 48)):
         footer_keys = {b.binding.key for b in app.screen.active_bindings.values()
                        if b.binding.show}
-        assert {"w", "d", "b", "D", "r", "F"} <= footer_keys
+        assert {"w", "d", "b", "D", "r", "F", "question_mark", "slash", "q"} <= footer_keys
 
 
 async def test_a_plan_that_fails_is_reported_and_the_console_survives() -> None:
@@ -223,7 +224,7 @@ async def test_a_failed_apply_is_an_error_in_the_log() -> None:
     app, notes = make(dispatcher=d)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("r")
-        await pilot.pause()
+        await until_screen(pilot, ConfirmScreen)
         await pilot.press("y")
         await app.workers.wait_for_complete()
         last = app.query_one(EventLog).notes[0]

@@ -223,7 +223,7 @@ async def test_palette_lists_every_action_with_its_key() -> None:
         prompts = [str(options.get_option_at_index(i).prompt)
                    for i in range(options.option_count)]
         joined = "\n".join(prompts)
-        for title in ("Weight (w)", "Down/up (d)", "Backup (b)", "Drain (D)", "Reload (r)",
+        for title in ("Weight (w)", "Down (d)", "Backup (b)", "Drain (D)", "Reload (r)",
                       "Failover (F)", "Filter (/)", "Help (?)", "Quit (q)", "Sort (s)"):
             assert title in joined, title
 
@@ -244,3 +244,11 @@ async def test_theme_option_selects_a_registered_theme() -> None:
     async with app.run_test(size=(80, 24)):
         assert app.theme == "switchboard-high-contrast"
         assert {"switchboard-dark", "switchboard-light"} <= set(app.available_themes)
+
+
+async def test_a_tick_after_shutdown_is_harmless() -> None:
+    # The interval timer can fire once more while the screens are being torn down.
+    app, _ = make()
+    async with app.run_test(size=(80, 24)):
+        pass
+    app.tick()

@@ -14,7 +14,7 @@ from console.app import SwitchboardApp
 from console.demo import DemoFeed
 from console.widgets.backends import BackendTable
 from switchboard.commands import console as command
-from switchboard.errors import RemoteError
+from switchboard.errors import InventoryError, RemoteError
 from tests.unit import console_fixtures as fx
 
 INVENTORY = """\
@@ -88,6 +88,16 @@ def test_run_builds_the_cluster_feed_from_the_inventory(
     assert isinstance(app.feed, ClusterFeed)
     assert app.read_only and app.protected and app.accent == "#ff8800"
     assert app.window == "5m" and app.dispatcher is None
+
+
+def test_a_bad_accent_colour_names_the_inventory_key(tmp_path: Path) -> None:
+    inv = tmp_path / "inventory.toml"
+    inv.write_text(INVENTORY.replace('"#ff8800"', '"orangeish"'))
+    args = parser().parse_args(["--inventory", str(inv), "console"])
+    with pytest.raises(InventoryError) as e:
+        args.run(args)
+    assert "cluster.accent" in str(e.value) and "orangeish" in str(e.value)
+    assert e.value.exit_code == 2
 
 
 async def test_a_feed_that_cannot_start_ends_the_app_with_its_error() -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from textual.pilot import Pilot
 
 from console.app import SwitchboardApp
+from console.screens.confirm import ConfirmScreen
 from state.snapshot import Snapshot
 from tests.unit import console_fixtures as fx
 
@@ -31,8 +33,6 @@ def test_split_brain_banner_80x24(snap_compare: Compare) -> None:
 
 
 def test_disconnected_and_stale_160x48_light(snap_compare: Compare) -> None:
-    from dataclasses import replace
-
     snap = replace(fx.disconnected(), last_event_at=fx.NOW - 42)
     assert snap_compare(app(snap, theme="switchboard-light"), terminal_size=(160, 48))
 
@@ -49,7 +49,10 @@ def test_detail_screen_80x24(snap_compare: Compare) -> None:
 def test_risky_confirm_dialog_80x24(snap_compare: Compare) -> None:
     async def failover(pilot: Pilot[Any]) -> None:
         await pilot.press("F")
-        await pilot.pause()
+        for _ in range(100):  # the action worker pushes the dialog when it gets its turn
+            if isinstance(pilot.app.screen, ConfirmScreen):
+                break
+            await pilot.pause()
 
     assert snap_compare(app(dispatcher=fx.FakeDispatcher()), run_before=failover,
                         terminal_size=(80, 24))

@@ -215,3 +215,17 @@ port = 8001
     assert st.backend_names == {A: "web1", "[fd00::6]:8001": "web6"}
     assert backend_names_from(inv.backends) == st.backend_names
     assert [p.name for p in st.snapshot(T).proxies] == ["lb1"]
+
+
+def test_a_nodes_dead_link_to_itself_is_not_degraded() -> None:
+    # Recorded on the lab (ucast): `cl_status hblinkstatus lb1 eth0` run on lb1 says "dead".
+    st = _state()
+    st.apply(_ha("lb1", True, "all", {"lb1": "active", "lb2": "active"},
+                 {"lb1": {"eth0": "dead"}, "lb2": {"eth0": "up"}}))
+    st.apply(_ha("lb2", False, "none", {"lb1": "active", "lb2": "active"},
+                 {"lb1": {"eth0": "up"}, "lb2": {"eth0": "dead"}}))
+    assert not st.snapshot(T).ha.links_degraded
+    st.apply(_ha("lb2", False, "none", {"lb1": "active", "lb2": "active"},
+                 {"lb1": {"eth0": "dead"}, "lb2": {"eth0": "dead"}}))
+    ha = st.snapshot(T).ha
+    assert ha.links_degraded and "lb1/eth0 dead" in ha.detail

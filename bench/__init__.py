@@ -1,0 +1,1 @@
+"""Reproducible benchmarks of Switchboard against named peers: `python -m bench [NAME...]`."""

@@ -1,0 +1,132 @@
+"""Polls Heartbeat (cl_status) and VIP ownership on a proxy in one round trip; parses the answer."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Callable
+
+import asyncssh
+
+from collectors.ssh import HostSession, describe_error
+from state.events import Event, HaStatus
+from switchboard.errors import RemoteError
+
+# Every section starts with a line "@@ NAME ARGS"; cl_status never prints "@@".
+# When Heartbeat is down every other cl_status call would only log sign-on errors, so skip.
+SCRIPT = r"""
+sec() { printf '@@ %s\n' "$*"; }
+sec uname; uname -n
+sec addr; ip -o addr show 2>&1
+sec hbstatus; cl_status hbstatus 2>&1; rc=$?; sec rc "$rc"
+[ "$rc" = 0 ] || exit 0
+sec rscstatus; cl_status rscstatus 2>&1
+for n in $(cl_status listnodes 2>/dev/null); do
+  sec node "$n"; cl_status nodestatus "$n" 2>&1
+  for l in $(cl_status listhblinks "$n" 2>/dev/null); do
+    sec link "$n" "$l"; cl_status hblinkstatus "$n" "$l" 2>&1
+  done
+done
+exit 0
+"""
+
+
+def sections(text: str) -> list[tuple[list[str], list[str]]]:
+    """The script's output as (header words, body lines) in order."""
+    out: list[tuple[list[str], list[str]]] = []
+    for line in text.splitlines():
+        if line.startswith("@@ "):
+            out.append((line[3:].split(), []))
+        elif out:
+            out[-1][1].append(line)
+    return out
+
+
+def addresses(ip_output: list[str]) -> set[str]:
+    """Every address in ``ip -o addr show`` (or ``ip -br addr``) lines, without prefix length."""
+    found: set[str] = set()
+    for line in ip_output:
+        for word in line.split():
+            candidate = word.split("/", 1)[0]
+            if "/" not in word and candidate == word:
+                continue
+            try:
+                found.add(str(ipaddress.ip_address(candidate)))
+            except ValueError:
+                continue
+    return found
+
+
+def _word(body: list[str]) -> str:
+    """The answer of a one-word cl_status command, ignoring blank and log lines."""
+    words = [ln.strip() for ln in body if ln.strip()]
+    return words[-1] if words else ""
+
+
+def parse(host: str, text: str, vip: str, at: float) -> HaStatus:
+    """Turn one poll's output into an HaStatus (pure: tested on recorded output)."""
+    local = ""
+    running = False
+    error: str | None = None
+    resources = ""
+    nodes: dict[str, str] = {}
+    links: dict[str, dict[str, str]] = {}
+    held: set[str] = set()
+    hb_text = ""
+    for header, body in sections(text):
+        kind, args = header[0], header[1:]
+        if kind == "uname":
+            local = _word(body)
+        elif kind == "addr":
+            held = addresses(body)
+        elif kind == "hbstatus":
+            hb_text = " ".join(ln.strip() for ln in body if ln.strip())
+        elif kind == "rc":
+            running = args == ["0"] and "is running" in hb_text
+            if not running:
+                error = hb_text or f"cl_status hbstatus exited with {args[0] if args else '?'}"
+        elif kind == "rscstatus":
+            resources = _word(body)
+        elif kind == "node" and args:
+            nodes[args[0]] = _word(body)
+        elif kind == "link" and len(args) >= 2:
+            links.setdefault(args[0], {})[args[1]] = _word(body)
+    if "rc" not in {h[0] for h, _ in sections(text)}:
+        error = error or "no answer from cl_status (is Heartbeat installed?)"
+    vip_addr = vip.split("/", 1)[0].strip()
+    return HaStatus(host=host, at=at, heartbeat_running=running, local_node=local, nodes=nodes,
+                    links=links, resources=resources, holds_vip=bool(vip_addr) and vip_addr in held,
+                    error=error)
+
+
+class HeartbeatPoller:
+    """Every ``interval`` seconds, one script over the host's session; publishes HaStatus."""
+
+    def __init__(self, session: HostSession, vip: str, publish: Callable[[Event], None], *,
+                 interval: float = 1.5, clock: Callable[[], float] = time.time) -> None:
+        self.session = session
+        self.vip = vip
+        self._publish = publish
+        self._interval = interval
+        self._clock = clock
+
+    async def poll(self) -> HaStatus:
+        try:
+            result = await self.session.run_script(SCRIPT, check=False,
+                                                   timeout=max(5.0, self._interval * 3))
+        except (RemoteError, OSError, asyncssh.Error) as e:
+            return HaStatus(self.session.name, self._clock(), heartbeat_running=False,
+                            error=f"cannot poll: {describe_error(e)}")
+        status = parse(self.session.name, result.stdout, self.vip, self._clock())
+        if result.exit_status not in (0, None) and status.error is None:
+            return HaStatus(status.host, status.at, False,
+                            error=f"poll script failed ({result.exit_status}): "
+                                  f"{result.stderr.strip()[-200:]}")
+        return status
+
+    async def run(self) -> None:
+        while True:
+            await self.session.connection()
+            self._publish(await self.poll())
+            await asyncio.sleep(self._interval)

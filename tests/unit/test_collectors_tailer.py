@@ -1,0 +1,188 @@
+"""The log tailer over a real sshd: rotation (rename, copytruncate), reconnects, gaps."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from collectors.ssh import HostSession
+from collectors.supervisor import Backoff
+from collectors.tailer import LogTailer
+from state.events import LogBatch, LogGap
+
+from .collectors_sshd import Events, LineEcho, Sshd, sshd  # noqa: F401
+
+
+class Writer:
+    """Appends numbered lines like nginx: one open descriptor, reopened only when told."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.n = 0
+        self.f = path.open("a", buffering=1)
+
+    def write(self, count: int) -> None:
+        for _ in range(count):
+            self.f.write(f"line {self.n}\n")
+            self.n += 1
+
+    def reopen(self) -> None:
+        self.f.close()
+        self.f = self.path.open("a", buffering=1)
+
+
+class Rig:
+    def __init__(self, server: Sshd, log: Path) -> None:
+        server.trust()
+        self.events = Events()
+        self.session = HostSession(server.host(), self.events, backoff=Backoff(0.05, 0.3))
+        self.tailer = LogTailer(self.session, str(log), self.events, lambda _: LineEcho(),
+                                poll=0.05, settle_polls=4, tick_seconds=0.5)
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def seen(self) -> list[str]:
+        return [r.uri for e in self.events.items if isinstance(e, LogBatch) for r in e.requests]
+
+    def gaps(self) -> list[LogGap]:
+        return [e for e in self.events.items if isinstance(e, LogGap)]
+
+    async def start(self) -> None:
+        self.tasks = [asyncio.create_task(self.session.maintain()),
+                      asyncio.create_task(self.tailer.run())]
+        await self.events.until(lambda: self.tailer.position.inode != "")
+
+    async def until_seen(self, n: int) -> None:
+        await self.events.until(lambda: len(self.seen()) >= n)
+
+    def assert_exactly(self, n: int) -> None:
+        numbers = sorted(int(s.split()[1]) for s in self.seen())
+        assert numbers == list(range(n))
+
+
+@pytest.fixture
+async def rig(sshd: Sshd, tmp_path: Path) -> AsyncIterator[Rig]:  # noqa: F811
+    log = tmp_path / "access.log"
+    log.write_text("old line before start\n")
+    r = Rig(sshd, log)
+    yield r
+    for t in r.tasks:
+        t.cancel()
+    await asyncio.gather(*r.tasks, return_exceptions=True)
+
+
+async def test_follows_from_now_in_order(rig: Rig, tmp_path: Path) -> None:
+    await rig.start()
+    w = Writer(tmp_path / "access.log")
+    w.write(500)
+    await rig.until_seen(500)
+    assert rig.seen() == [f"line {i}" for i in range(500)] and not rig.gaps()
+
+
+async def test_rename_rotation_keeps_lines_written_to_the_old_file(rig: Rig, tmp_path: Path
+                                                                  ) -> None:
+    log = tmp_path / "access.log"
+    await rig.start()
+    w = Writer(log)
+    w.write(100)
+    await rig.until_seen(50)
+    os.rename(log, str(log) + ".1")
+    w.write(100)  # still going to the renamed file, as nginx does until USR1
+    log.touch()
+    await asyncio.sleep(0.1)
+    w.write(50)
+    w.reopen()
+    w.write(100)
+    await rig.until_seen(350)
+    await asyncio.sleep(0.3)
+    rig.assert_exactly(350)
+    assert not rig.gaps()
+
+
+async def test_copytruncate_keeps_every_line(rig: Rig, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    await rig.start()
+    w = Writer(log)
+    w.write(200)
+    shutil.copyfile(log, str(log) + ".1")  # the writer pauses, as logrotate's window allows
+    os.truncate(log, 0)
+    w.write(100)
+    await rig.until_seen(300)
+    await asyncio.sleep(0.3)
+    rig.assert_exactly(300)
+    assert not rig.gaps()
+
+
+async def test_resumes_after_the_connection_drops(rig: Rig, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    await rig.start()
+    w = Writer(log)
+    w.write(100)
+    await rig.until_seen(100)
+    rig.session.drop()
+    w.write(100)  # while nobody listens
+    await rig.events.until(lambda: rig.session.generation == 2)
+    w.write(100)
+    await rig.until_seen(300)
+    await asyncio.sleep(0.3)
+    rig.assert_exactly(300)
+
+
+async def test_resumes_into_the_rotated_file_after_a_drop(rig: Rig, sshd: Sshd,  # noqa: F811
+                                                          tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    await rig.start()
+    w = Writer(log)
+    w.write(100)
+    await rig.until_seen(100)
+    sshd.stop()
+    w.write(40)
+    os.rename(log, str(log) + ".1")
+    w.write(10)
+    w.reopen()
+    w.write(50)
+    sshd.start()
+    await rig.until_seen(200)
+    await asyncio.sleep(0.3)
+    rig.assert_exactly(200)
+    assert not rig.gaps()
+
+
+async def test_lines_gone_while_disconnected_are_reported_as_a_gap(rig: Rig, sshd: Sshd,  # noqa: F811
+                                                                   tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    await rig.start()
+    w = Writer(log)
+    w.write(10)
+    await rig.until_seen(10)
+    sshd.stop()
+    w.write(10)  # lines 10..19 will be lost: rotated twice, the old file deleted
+    os.rename(log, str(log) + ".1")
+    w.reopen()
+    os.rename(str(log) + ".1", str(log) + ".2")
+    os.unlink(str(log) + ".2")
+    w.write(10)
+    sshd.start()
+    await rig.until_seen(20)
+    await rig.events.until(lambda: bool(rig.gaps()))
+    assert rig.seen() == [f"line {i}" for i in [*range(10), *range(20, 30)]]
+    gap = rig.gaps()[0]
+    assert gap.lines_lost is None and "rotated" in gap.reason and str(log) in gap.reason
+
+
+async def test_partial_line_is_completed_not_split(rig: Rig, tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    await rig.start()
+    with log.open("a") as f:
+        f.write("line 0\nline ")
+        f.flush()
+        await asyncio.sleep(0.3)
+        rig.session.drop()
+        f.write("1\n")
+    await rig.events.until(lambda: rig.session.generation == 2)
+    await rig.until_seen(2)
+    assert rig.seen() == ["line 0", "line 1"]
