@@ -43,12 +43,16 @@ def run(args: argparse.Namespace) -> int:
     inv = inventory.load(inventory.resolve_path(args.inventory))
     _check_accent(inv)
     # Imported here so that `switchboard --help` and the other commands do not pay for SSH.
-    from collectors.runtime import ClusterFeed  # type: ignore[import-not-found, unused-ignore]
+    from actions.audit import AuditLog
+    from actions.dispatcher import ClusterActions
+    from collectors.runtime import ClusterFeed
 
     feed = ClusterFeed(inv, accept_new_host_keys=args.accept_new_host_keys)
+    # Read-only mode gives the app no dispatcher at all: nothing in it can reach a host.
+    dispatcher = None if args.read_only else ClusterActions(feed, inv, AuditLog())
     app = SwitchboardApp(
         feed,
-        dispatcher=None,
+        dispatcher=dispatcher,
         read_only=args.read_only,
         theme=args.theme,
         window=args.window,
