@@ -17,7 +17,7 @@ import os
 import posixpath
 import re
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -294,11 +294,12 @@ class _Walker:
                               resolved=resolved_forms(args[0], self.hosts), **fields)
 
 
-def upstream_drift(a: ProxyConfig, b: ProxyConfig) -> list[str]:
-    """Human lines naming every difference between two proxies' upstream blocks."""
+def upstream_drift(a: ProxyConfig, b: ProxyConfig, only: Collection[str] = ()) -> list[str]:
+    """Human lines naming every difference between two proxies' upstream blocks
+    (``only``: just the upstreams with these names)."""
     out: list[str] = []
-    ups_a = {u.name: u for u in a.upstreams}
-    ups_b = {u.name: u for u in b.upstreams}
+    ups_a = {u.name: u for u in a.upstreams if not only or u.name in only}
+    ups_b = {u.name: u for u in b.upstreams if not only or u.name in only}
     for name in [*ups_a, *(n for n in ups_b if n not in ups_a)]:
         ua, ub = ups_a.get(name), ups_b.get(name)
         if ua is None or ub is None:

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from state import ha
-from state.drift import config_drift
 from state.events import (
     ActionNote,
     ConfigRead,
@@ -20,6 +19,7 @@ from state.events import (
     LogGap,
     StubStatus,
 )
+from state.nginxconf import upstream_drift
 from state.snapshot import (
     STATUS_CLASSES,
     WINDOW_SECONDS,
@@ -310,7 +310,7 @@ class ClusterState:
         hosts = [p for p in self._proxies if p in self._configs]
         lines: list[str] = []
         for other in hosts[1:]:
-            lines += config_drift(self._configs[hosts[0]], self._configs[other], self.upstreams)
+            lines += upstream_drift(self._configs[hosts[0]], self._configs[other], self.upstreams)
         return tuple(lines)
 
 

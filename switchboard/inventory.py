@@ -1,4 +1,4 @@
-"""Loads the inventory TOML file into typed, immutable objects, with errors naming file, line, key."""
+"""Loads the inventory TOML into typed, immutable objects; errors name the file, line and key."""
 
 from __future__ import annotations
 

@@ -103,7 +103,9 @@ def test_host_name_with_shell_metacharacters_is_refused() -> None:
     assert err.key == "hosts[2].name" and "not a valid host name" in str(err)
 
 
-def test_missing_file_is_exit_2_with_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_file_is_exit_2_with_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "nope.toml"
     code = main(["--inventory", str(missing), "watch", "--json", "--once"])
     err = capsys.readouterr().err
