@@ -41,10 +41,11 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$python" -m venv .venv
 fi
-# pip is asked only when pyproject.toml changed since the last install.
+# pip is asked only when pyproject.toml or the lock changed since the last install. The lock
+# pins what the tests were written against (SVG snapshots depend on Textual's exact version).
 stamp=.venv/.switchboard-installed
-if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    .venv/bin/pip install -q -e '.[dev]'
+if [ ! -e "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+    .venv/bin/pip install -q -c requirements.lock -e '.[dev]'
     touch "$stamp"
 fi
 echo "lab/setup.sh: done; bring the lab up with: .venv/bin/switchboard lab up" >&2
