@@ -113,8 +113,14 @@ class EndState:
         return any(done & kinds for done in self.done.values())
 
     def describe(self) -> str:
-        if self.undo_failures:
-            return " ".join(self._loud(step, rec) for step, rec in self.undo_failures)
+        loud = " ".join(self._loud(step, rec) for step, rec in self.undo_failures)
+        if any(step.needs != "stage" for step, _rec in self.undo_failures):
+            return loud
+        # Only staged copies are left: which config runs is still known, so say it first.
+        state = self._live()
+        return f"{state}. {loud}" if loud else state
+
+    def _live(self) -> str:
         if any(s.kind in ("hb_standby", "hb_takeover") for s in self.plan.steps):
             return self._failover()
         if not self.plan.edits:

@@ -151,6 +151,10 @@ def check(intent: BackendIntent, target: Target, host: str = "") -> list[str]:
         if srv.takes_traffic and not others_serving:
             raise Refused(f"{where} is the last server taking traffic; as a backup it would "
                           "only serve when others fail and nginx refuses an all-backup group")
+        if not any(s is not srv and not s.backup for s in ups.servers):
+            # a down server still counts for nginx; only an all-backup group is refused
+            raise Refused(f"{where} is the only server that is not a backup; nginx refuses "
+                          "an upstream whose servers are all backups. Add another server first")
     elif not srv.backup:
         raise Refused(f"{where} is not a backup; nothing to change")
     return warnings

@@ -178,6 +178,9 @@ class FrameReader:
         if len(args) < 3:
             out.errors.append(f"short follower header: {line[:200]!r}")
             return True
+        if not args[1].isdecimal() or not args[1].isascii():
+            out.errors.append(f"bad offset in follower header: {line[:200]!r}")
+            return True
         inode, offset, rotated = args[0], int(args[1]), args[2]
         if kind in ("FILE", "GAP") or inode != self.inode:
             self._flush_partial(out)
@@ -192,7 +195,11 @@ class FrameReader:
             self._in_data = True
         self.inode, self.offset, self.rotated = inode, offset, rotated
         if kind == "START":
-            self._last = bytes.fromhex(args[3]) if len(args) > 3 else b""
+            try:
+                self._last = bytes.fromhex(args[3]) if len(args) > 3 else b""
+            except ValueError:
+                out.errors.append(f"bad last-bytes in follower header: {line[:200]!r}")
+                self._last = b""
         return True
 
     def _data(self, out: Output) -> bool:

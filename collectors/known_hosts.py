@@ -48,9 +48,27 @@ class KnownHosts:
         trusted, cas = matched[0], matched[1]
         return [*trusted, *cas]
 
+    def revoked_keys(self, host: str, addr: str, port: int) -> list[asyncssh.SSHKey]:
+        """Keys marked ``@revoked`` for this host.
+
+        Asked per ``[host]:port`` name: for a port other than 22, asyncssh drops the revoked
+        entries of ``[host]:port`` when no trusted key matches that name too.
+        """
+        if not self.path.is_file():
+            return []
+        out: list[asyncssh.SSHKey] = []
+        for name in dict.fromkeys(h for h in (host, addr) if h):
+            out += asyncssh.match_known_hosts(str(self.path), host_pattern(name, port), "",
+                                              None)[2]
+        return out
+
     def check(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> tuple[bool, str]:
         """(trusted?, why) for a key the file does not list for this host."""
         where = f"{host}:{port}" if addr in ("", host) else f"{host}:{port} ({addr})"
+        if key in self.revoked_keys(host, addr, port):
+            return False, (f"host key of {where} is REVOKED: {self.path} marks "
+                           f"{describe(key)} @revoked. Ask the host's administrator for its "
+                           "new key; never remove the @revoked line to connect")
         known = self.known_keys(host, addr, port)
         if known:
             old = ", ".join(describe(k) for k in known)

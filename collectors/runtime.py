@@ -10,7 +10,7 @@ from types import TracebackType
 
 from collectors.heartbeat import HeartbeatPoller
 from collectors.nginx_config import ConfigReader
-from collectors.ssh import HostSession
+from collectors.ssh import KEEPALIVE_SECONDS, HostSession
 from collectors.stub_status import StubStatusPoller
 from collectors.supervisor import Supervisor
 from collectors.tailer import LogTailer, Parser
@@ -71,7 +71,7 @@ class ClusterFeed:
     def __init__(self, inventory: Inventory, *, accept_new_host_keys: bool = False,
                  clock: Callable[[], float] = time.time, ha_interval: float = 1.5,
                  config_interval: float = 30.0, stub_interval: float = 2.0,
-                 log_poll: float = 0.25) -> None:
+                 log_poll: float = 0.25, keepalive: float = KEEPALIVE_SECONDS) -> None:
         self.inventory = inventory
         self.state = ClusterState.from_inventory(inventory)
         self._clock = clock
@@ -79,7 +79,8 @@ class ClusterFeed:
         self._supervisor = Supervisor(on_crash=self._crashed)
         self._started = False
         self.sessions = {h.name: HostSession(h, self.publish, clock=clock,
-                                             accept_new_host_keys=accept_new_host_keys)
+                                             accept_new_host_keys=accept_new_host_keys,
+                                             keepalive=keepalive)
                          for h in inventory.hosts}
         self.configs = {h.name: ConfigReader(self.sessions[h.name], self.publish,
                                              interval=config_interval, clock=clock)

@@ -85,6 +85,23 @@ def _parse_jump(spec: str) -> tuple[str | None, str, int | None]:
     return user or None, host, port
 
 
+def _load_key(key: str) -> list[asyncssh.SSHKeyPair]:
+    """The inventory's key, loaded here so a bad one is a clear, permanent error naming it.
+
+    Messages name the file and never quote it: asyncssh's own say only "Invalid private key"
+    or "No such file", without saying which file.
+    """
+    try:
+        return list(asyncssh.load_keypairs([os.path.expanduser(key)]))
+    except asyncssh.KeyImportError as e:
+        hint = ("it is encrypted: add it to the SSH agent (ssh-add) and remove `key` from "
+                "the inventory" if "assphrase" in str(e) else "it is not a private key")
+        raise _Permanent(f"cannot use the SSH key {key}: {hint} ({e})") from None
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise _Permanent(f"cannot read the SSH key {key}: {why}") from None
+
+
 def describe_error(e: BaseException) -> str:
     if isinstance(e, asyncio.TimeoutError | TimeoutError):
         return "no answer (timed out)"
@@ -190,7 +207,7 @@ class HostSession:
         if ssh.user:
             kw["username"] = ssh.user
         if ssh.key:
-            kw["client_keys"] = [os.path.expanduser(ssh.key)]
+            kw["client_keys"] = _load_key(ssh.key)
         return kw
 
     async def _connect(self, client: _Client) -> asyncssh.SSHClientConnection:
@@ -232,6 +249,7 @@ class HostSession:
     def drop(self) -> None:
         """Abort the current connection (tests, and actions that know it is broken)."""
         if self._conn is not None:
+            self._up.clear()  # callers wait for the next connection, not this dying one
             self._conn.abort()
 
     # -- use -----------------------------------------------------------------------------------
@@ -247,8 +265,11 @@ class HostSession:
             async with asyncio.timeout(timeout):
                 while True:
                     await self._up.wait()
-                    if self._conn is not None:
-                        return self._conn
+                    conn = self._conn
+                    # A connection just lost stays here until maintain() notices: a channel
+                    # opened on it fails at once, so wait for the next one instead.
+                    if conn is not None and not conn.is_closed():
+                        return conn
                     await asyncio.sleep(0.05)
         except TimeoutError:
             why = f": {self.last_error}" if self.last_error else ""

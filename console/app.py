@@ -140,6 +140,12 @@ class SwitchboardApp(App[int]):
                 raise
 
     def _tick(self) -> None:
+        # One repaint for the whole tick, however many widgets it touches.
+        with self.batch_update():
+            self._update_views()
+
+    def _update_views(self) -> None:
+        """Cheap when nothing changed: each view redraws only what it shows differently."""
         snap = self.feed.snapshot()
         now = self.clock()
         if snap is not self.snap:

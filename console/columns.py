@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
+from rich.console import JustifyMethod, OverflowMethod
 from rich.text import Text
 
 from console import format as fmt
@@ -33,10 +36,28 @@ class Palette:
 
 @dataclass(frozen=True)
 class Context:
-    """What a row needs to know about its peers to decide whether it stands out."""
+    """What a row needs to know about its peers to decide whether it stands out.
+
+    Built once per snapshot (``context``) so that judging every row stays linear.
+    """
 
     window: str
     peer_p95_median: float | None
+    p95s: tuple[float, ...] = ()  # every backend's p95 in the window, ascending
+
+    def median_without(self, value: float) -> float | None:
+        """The median p95 of the others: this sorted list less one ``value``."""
+        values = self.p95s
+        n = len(values) - 1
+        if n <= 0:
+            return None
+        gone = bisect.bisect_left(values, value)
+
+        def at(k: int) -> float:
+            return values[k] if k < gone else values[k + 1]
+
+        half = n // 2
+        return at(half) if n % 2 else (at(half - 1) + at(half)) / 2
 
 
 @dataclass(frozen=True)
@@ -90,6 +111,7 @@ def fit(width: int, padding: int = 1) -> tuple[Column, ...]:
     )
 
 
+@lru_cache(maxsize=4096)
 def natural(text: str) -> tuple[str | int, ...]:
     """Sort key that puts web2 before web10."""
     return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text.lower()))
@@ -102,8 +124,8 @@ def row_key(b: BackendView) -> str:
 
 def context(backends: Sequence[BackendView], window: str) -> Context:
     p95s = [b.windows[window].p95_ms for b in backends if window in b.windows]
-    values = [p for p in p95s if p is not None]
-    return Context(window, statistics.median(values) if values else None)
+    values = sorted(p for p in p95s if p is not None)
+    return Context(window, statistics.median(values) if values else None, tuple(values))
 
 
 def stats(b: BackendView, window: str) -> WindowStats:
@@ -117,20 +139,20 @@ def share_drifts(b: BackendView, window: str) -> bool:
     return abs(w.share - b.configured_share) * 100 > SHARE_DRIFT_POINTS
 
 
-def is_slow(b: BackendView, ctx: Context, backends: Sequence[BackendView]) -> bool:
-    """p95 more than twice the median of its peers' p95 (the others, not itself)."""
+def is_slow(b: BackendView, ctx: Context) -> bool:
+    """p95 more than twice the median of its peers' p95 (the others, not itself).
+
+    ``ctx`` must come from the backends ``b`` is one of.
+    """
     mine = stats(b, ctx.window).p95_ms
     if mine is None:
         return False
-    peers = [stats(o, ctx.window).p95_ms for o in backends if o is not b]
-    values = [p for p in peers if p is not None]
-    if not values:
-        return False
-    return mine > SLOW_FACTOR * statistics.median(values)
+    peers = ctx.median_without(mine)
+    return peers is not None and mine > SLOW_FACTOR * peers
 
 
 def flagged(b: BackendView, window: str, backends: Sequence[BackendView]) -> bool:
-    return share_drifts(b, window) or is_slow(b, context(backends, window), backends)
+    return share_drifts(b, window) or is_slow(b, context(backends, window))
 
 
 def _num(text: str, style: str = "") -> Text:
@@ -147,65 +169,100 @@ def _state_style(state: str, pal: Palette) -> str:
     }.get(state, pal.success)
 
 
-def cells(
-    b: BackendView, window: str, backends: Sequence[BackendView], columns: Sequence[Column],
-    pal: Palette,
-) -> dict[str, Text]:
-    """Every visible cell of one backend's row."""
+Spec = tuple[str, str]  # what a cell shows: its text and its style; the column does the rest
+
+
+def look(col: Column) -> tuple[JustifyMethod | None, OverflowMethod | None]:
+    """How a column lays its text out: numbers right-aligned, the name cut with '…'."""
+    if col.numeric:
+        return "right", "ellipsis"
+    return None, "ellipsis" if col.key == "name" else None
+
+
+def cell_text(col: Column, spec: Spec) -> Text:
+    """The cell ``spec`` drawn in ``col``."""
+    justify, overflow = look(col)
+    return Text(spec[0], style=spec[1], justify=justify, overflow=overflow, no_wrap=True)
+
+
+def specs(
+    b: BackendView, ctx: Context, columns: Sequence[Column], pal: Palette,
+    spark: str | None = None,
+) -> tuple[Spec, ...]:
+    """What every visible cell of one backend's row shows, already rounded as displayed.
+
+    Comparing these between frames tells which cells really changed. ``spark`` is the
+    sparkline text when the caller keeps it cached.
+    """
+    window = ctx.window
     w = stats(b, window)
     drift = share_drifts(b, window)
-    slow = is_slow(b, context(backends, window), backends)
+    slow = is_slow(b, ctx)
     status = w.status
-    out: dict[str, Text] = {}
+    out: list[Spec] = []
     for col in columns:
         k = col.key
         if k == "name":
             mark = "▲ " if drift or slow else ""
-            out[k] = Text(mark + b.label, overflow="ellipsis", no_wrap=True,
-                          style=f"bold {pal.warning}" if mark else "")
+            out.append((mark + b.label, f"bold {pal.warning}" if mark else ""))
         elif k == "state":
-            out[k] = Text(b.state, style=_state_style(b.state, pal), no_wrap=True)
+            out.append((b.state, _state_style(b.state, pal)))
         elif k == "weight":
             weight = str(b.config.weight) if b.config else "–"
-            out[k] = _num(f"{weight} {fmt.pct(b.configured_share):>4}")
+            out.append((f"{weight} {fmt.pct(b.configured_share):>4}", ""))
         elif k == "share":
-            out[k] = Text(fmt.share_bar(w.share if w.attempts else None, col.width),
-                          style=f"bold {pal.warning}" if drift else pal.bar, no_wrap=True)
+            out.append((fmt.share_bar(w.share if w.attempts else None, col.width),
+                        f"bold {pal.warning}" if drift else pal.bar))
         elif k == "rate":
-            out[k] = _num(fmt.rate(w.rate))
+            out.append((fmt.rate(w.rate), ""))
         elif k in ("s2xx", "s4xx", "s5xx"):
             n = status.get(k[1:], 0)
-            style = pal.error if k == "s5xx" and n else (pal.muted if not n else "")
-            out[k] = _num(fmt.count(n), style)
+            out.append((fmt.count(n),
+                        pal.error if k == "s5xx" and n else (pal.muted if not n else "")))
         elif k == "hidden":
-            out[k] = _num(fmt.count(w.hidden_errors), pal.warning if w.hidden_errors else pal.muted)
+            out.append((fmt.count(w.hidden_errors),
+                        pal.warning if w.hidden_errors else pal.muted))
         elif k in ("p50", "p95", "p99"):
             value = getattr(w, f"{k}_ms")
-            out[k] = _num(fmt.ms(value), f"bold {pal.warning}" if slow and k == "p95" else "")
+            out.append((fmt.ms(value), f"bold {pal.warning}" if slow and k == "p95" else ""))
         elif k == "spark":
-            out[k] = Text(fmt.sparkline(b.sparkline, col.width), style=pal.success, no_wrap=True)
-    return out
+            out.append((fmt.sparkline(b.sparkline, col.width) if spark is None else spark,
+                        pal.success))
+    return tuple(out)
+
+
+def cells(
+    b: BackendView, ctx: Context, columns: Sequence[Column], pal: Palette,
+) -> dict[str, Text]:
+    """Every visible cell of one backend's row."""
+    return {col.key: cell_text(col, spec)
+            for col, spec in zip(columns, specs(b, ctx, columns, pal), strict=True)}
+
+
+def _ms_or_low(value: float | None) -> float:
+    return value if value is not None else -1.0
+
+
+_SORT: dict[str, Callable[[BackendView, WindowStats], Any]] = {
+    "name": lambda b, w: natural(b.label),
+    "state": lambda b, w: STATE_ORDER.get(b.state, 9),
+    "weight": lambda b, w: b.config.weight if b.config else -1,
+    "share": lambda b, w: w.share,
+    "rate": lambda b, w: w.rate,
+    "s2xx": lambda b, w: w.status.get("2xx", 0),
+    "s4xx": lambda b, w: w.status.get("4xx", 0),
+    "s5xx": lambda b, w: w.status.get("5xx", 0),
+    "hidden": lambda b, w: w.hidden_errors,
+    "p50": lambda b, w: _ms_or_low(w.p50_ms),
+    "p95": lambda b, w: _ms_or_low(w.p95_ms),
+    "p99": lambda b, w: _ms_or_low(w.p99_ms),
+    "spark": lambda b, w: sum(b.sparkline[-10:]),
+}
 
 
 def sort_value(col: str, b: BackendView, window: str) -> Any:
     """What a column sorts by: the figure, never its rendered text."""
-    w = stats(b, window)
-    getters: dict[str, Callable[[], Any]] = {
-        "name": lambda: natural(b.label),
-        "state": lambda: STATE_ORDER.get(b.state, 9),
-        "weight": lambda: b.config.weight if b.config else -1,
-        "share": lambda: w.share,
-        "rate": lambda: w.rate,
-        "s2xx": lambda: w.status.get("2xx", 0),
-        "s4xx": lambda: w.status.get("4xx", 0),
-        "s5xx": lambda: w.status.get("5xx", 0),
-        "hidden": lambda: w.hidden_errors,
-        "p50": lambda: w.p50_ms if w.p50_ms is not None else -1.0,
-        "p95": lambda: w.p95_ms if w.p95_ms is not None else -1.0,
-        "p99": lambda: w.p99_ms if w.p99_ms is not None else -1.0,
-        "spark": lambda: sum(b.sparkline[-10:]),
-    }
-    return getters[col]()
+    return _SORT[col](b, stats(b, window))
 
 
 def order(

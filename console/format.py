@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 _SPARK = "▁▂▃▄▅▆▇█"
@@ -88,6 +89,14 @@ def share_bar(share: float | None, width: int) -> str:
     return bar(share, max(width - 5, 1)) + " " + label
 
 
+@lru_cache(maxsize=64)
+def _buckets(count: int, width: int) -> tuple[tuple[int, int], ...]:
+    """Which of ``count`` points each of ``width`` cells covers (never none)."""
+    step = count / width
+    return tuple((int(i * step), max(int((i + 1) * step), int(i * step) + 1))
+                 for i in range(width))
+
+
 def sparkline(values: Sequence[float], width: int) -> str:
     """The last values as block characters, scaled to their own maximum.
 
@@ -100,17 +109,12 @@ def sparkline(values: Sequence[float], width: int) -> str:
     if not points:
         return " " * width
     if len(points) > width:
-        step = len(points) / width
-        points = [
-            max(points[int(i * step): max(int((i + 1) * step), int(i * step) + 1)])
-            for i in range(width)
-        ]
+        points = [max(points[a:b]) for a, b in _buckets(len(points), width)]
     top = max(points)
     if top <= 0 or math.isnan(top):
         text = _SPARK[0] * len(points)
     else:
-        text = "".join(
-            _SPARK[min(len(_SPARK) - 1, int(p / top * (len(_SPARK) - 1) + 0.5))]
-            for p in points
-        )
+        # A list, not a generator: join builds one anyway. Drawn for every row each second.
+        last, chars = len(_SPARK) - 1, _SPARK
+        text = "".join([chars[min(last, int(p / top * last + 0.5))] for p in points])
     return text.rjust(width)

@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import sys
 import time
 from pathlib import Path
@@ -200,3 +201,61 @@ def status() -> str:
             out.append(text or "-")
         lines.append(f"{h.name} cl_status: {' | '.join(out)}")
     return "\n".join(lines)
+
+
+def _lab_host(name: str) -> LabHost:
+    lab_hosts = saved_hosts()
+    host = next((h for h in lab_hosts or () if h.name == name), None)
+    if host is None:
+        raise LabError(f"no lab host named {name!r} (is the lab up? 'switchboard lab status')")
+    return host
+
+
+def _daemon(host: LabHost, service: str) -> Record:
+    if service == "heartbeat":
+        follow_heartbeat((host,))
+    rec = next((r for r in procs.records() if r.key == f"{host.name}.{service}"), None)
+    if rec is None:
+        raise LabError(f"{host.name} has no recorded {service} "
+                       f"(it runs {', '.join(daemons.services(host))})")
+    return rec
+
+
+def kill_daemon(host_name: str, service: str, sig: int = signal.SIGKILL, *,
+                forked: bool = False) -> Record:
+    """Send ``sig`` to one recorded daemon of a host, for fault tests; ``forked`` also
+    signals the processes it forked (sshd's per-connection processes outlive their parent)."""
+    host = _lab_host(host_name)
+    rec = _daemon(host, service)
+    if not procs.alive(rec):
+        raise LabError(f"{rec.key} (pid {rec.pid}) is not running")
+    pids = procs.children(rec.pid) if forked else []
+    for pid in (rec.pid, *pids):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            continue
+    deadline = time.monotonic() + 5
+    while procs.alive(rec) and sig in (signal.SIGKILL, signal.SIGTERM):
+        if time.monotonic() > deadline:
+            raise LabError(f"{rec.key} (pid {rec.pid}) outlived signal {sig}")
+        procs.reap(rec.pid)
+        time.sleep(0.02)
+    return rec
+
+
+def restart_daemon(host_name: str, service: str) -> Record:
+    """Start a host's daemon again the way `lab up` starts it (after a test stopped it)."""
+    host = _lab_host(host_name)
+    old = _daemon(host, service)
+    if procs.alive(old):
+        raise LabError(f"{old.key} (pid {old.pid}) is still running")
+    holder = holders().get(host.name)
+    if holder is None or not procs.alive(holder):
+        raise LabError(f"{host.name}'s namespace holder is gone; run 'switchboard lab up'")
+    if service == "heartbeat":
+        # A killed Heartbeat leaves the VIP on the interface, and a new one does not take it
+        # off (the init script only warns): release it as Heartbeat would have on the way out.
+        daemons.nsenter(holder, "/etc/ha.d/resource.d/IPaddr2",
+                        f"{topology.VIP}/{topology.PREFIX}/{topology.IFACE}", "stop")
+    return daemons.start_service(host, holder, service)

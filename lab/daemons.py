@@ -35,25 +35,39 @@ def start_holder(host: LabHost) -> Record:
     return rec
 
 
+def services(host: LabHost) -> list[str]:
+    """The daemons a host runs, in the order they start."""
+    return ["sshd", *(["php-cgi"] if host.role == "web" else []), "nginx",
+            *(["heartbeat"] if host.role == "lb" else [])]
+
+
 def start_services(host: LabHost, holder: Record) -> list[Record]:
+    return [start_service(host, holder, name) for name in services(host)]
+
+
+def start_service(host: LabHost, holder: Record, name: str) -> Record:
+    """Start one daemon of a host in its namespaces and record its PID."""
     logs = host.dir / "logs"
-    started = [procs.spawn(f"{host.name}.sshd", ["/usr/sbin/sshd", "-D", "-e"],
-                           log=logs / "sshd.log", holder=holder.pid)]
-    if host.role == "web":
-        started.append(procs.spawn(
+    if name == "sshd":
+        return procs.spawn(f"{host.name}.sshd", ["/usr/sbin/sshd", "-D", "-e"],
+                           log=logs / "sshd.log", holder=holder.pid)
+    if name == "php-cgi" and host.role == "web":
+        return procs.spawn(
             f"{host.name}.php-cgi",
             ["setpriv", "--reuid=www-data", "--regid=www-data", "--init-groups",
              "/usr/bin/php-cgi", "-b", "127.0.0.1:9000"],
             log=logs / "php-cgi.log", holder=holder.pid,
-            env={"PHP_FCGI_CHILDREN": PHP_CHILDREN, "PHP_FCGI_MAX_REQUESTS": "0"}))
-    check_nginx(host, holder)
-    # nginx stays in the foreground so its PID is ours; `nginx -s reload` still finds it
-    # through /run/nginx.pid inside the host.
-    started.append(procs.spawn(f"{host.name}.nginx", ["/usr/sbin/nginx", "-g", "daemon off;"],
-                               log=logs / "nginx.log", holder=holder.pid))
-    if host.role == "lb":
-        started.append(start_heartbeat(host, holder))
-    return started
+            env={"PHP_FCGI_CHILDREN": PHP_CHILDREN, "PHP_FCGI_MAX_REQUESTS": "0"})
+    if name == "nginx":
+        check_nginx(host, holder)
+        # nginx stays in the foreground so its PID is ours; `nginx -s reload` still finds it
+        # through /run/nginx.pid inside the host.
+        return procs.spawn(f"{host.name}.nginx", ["/usr/sbin/nginx", "-g", "daemon off;"],
+                           log=logs / "nginx.log", holder=holder.pid)
+    if name == "heartbeat" and host.role == "lb":
+        return start_heartbeat(host, holder)
+    raise LabError(f"{host.name} runs no daemon named {name!r} (it runs "
+                   f"{', '.join(services(host))})")
 
 
 def nsenter(holder: Record, *argv: str, timeout: float = 10.0) -> subprocess.CompletedProcess[str]:

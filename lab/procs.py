@@ -116,5 +116,20 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (sshd's per-connection processes, say)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
 def forget(rec: Record) -> None:
     rec.path.unlink(missing_ok=True)

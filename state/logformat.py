@@ -135,7 +135,8 @@ class LineParser:
         self.format = fmt
         self.escape_json = escape_json
         source, groups = _compile(fmt, escape_json)
-        self.pattern = re.compile(source, re.DOTALL)
+        # ASCII: \d must not match other scripts' digits (nginx writes only 0-9)
+        self.pattern = re.compile(source, re.DOTALL | re.ASCII)
         self.groups = groups
         self.has_time = any(k in groups for k in ("msec", "time_local", "time_iso8601"))
         self.has_upstream = "upstream_addr" in groups

@@ -39,14 +39,19 @@ if TYPE_CHECKING:
 MAX_BACKENDS = 256  # addresses beyond this (a misparsed log) are not tracked
 MAX_EVENTS = 50
 MAX_RECENT_ERRORS = 20
+FAILING_MEMORY = 60  # seconds a backend whose last attempts failed stays "failing" unretried
 
 
 class _Backend:
-    __slots__ = ("address", "errors", "windows")
+    __slots__ = ("address", "errors", "fail_streak", "last_failure", "windows")
 
     def __init__(self, address: str) -> None:
         self.address = address
         self.windows = AttemptWindows()
+        # Failed attempts since its last success: nginx stops sending to a server after
+        # max_fails, so its last attempts failing is news however much it served before.
+        self.fail_streak = 0
+        self.last_failure = 0.0
         # (timestamp, status, method, uri, hidden): formatted only when a snapshot needs it.
         self.errors: deque[tuple[float, int | None, str, str, bool]] = deque(
             maxlen=MAX_RECENT_ERRORS)
@@ -179,6 +184,10 @@ class ClusterState:
                                  failed, i in hidden, None if secs is None else secs * 1000.0)
                 if failed:
                     b.errors.append((r.timestamp, st, r.method, r.uri, i in hidden))
+                    b.fail_streak += 1
+                    b.last_failure = r.timestamp
+                else:
+                    b.fail_streak = 0
         if run:
             add_count(run_second, run)
 
@@ -286,6 +295,9 @@ class ClusterState:
         if b is not None:
             attempts, failures = b.windows.recent_failures(second)
             if failures and failures * 2 > attempts:
+                return "failing"
+            # Two in a row, not one: a single 502 among successes is an error, not an outage.
+            if b.fail_streak >= 2 and b.last_failure > second - FAILING_MEMORY:
                 return "failing"
         if self._draining.get(address) or (name is not None and self._draining.get(name)):
             return "draining"

@@ -85,15 +85,23 @@ def resolve_path(explicit: str | os.PathLike[str] | None) -> Path:
 
 def load(path: str | os.PathLike[str]) -> Inventory:
     p = Path(path)
+    shown = _one_line(str(p))
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise InventoryError(
-            str(p), "no such file (give --inventory FILE, set SWITCHBOARD_INVENTORY, "
+            shown, "no such file (give --inventory FILE, set SWITCHBOARD_INVENTORY, "
             "or run 'switchboard lab up')"
         ) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InventoryError(str(p), f"cannot read: {e}") from None
+    except OSError as e:
+        raise InventoryError(shown, _one_line(f"cannot read: {e.strerror or e}")) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InventoryError(shown, f"not UTF-8 (byte {raw[e.start]:#04x}); TOML files are "
+                             "UTF-8 text", line=line,
+                             key=_key_on_line(raw.decode("utf-8", "replace"), line)) from None
     return parse(text, str(p))
 
 
@@ -102,13 +110,28 @@ def parse(text: str, path: str = "<inventory>") -> Inventory:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         line = _toml_error_line(str(e))
-        raise InventoryError(path, f"not valid TOML: {e}", line=line) from None
+        raise InventoryError(_one_line(path), f"not valid TOML: {e}", line=line,
+                             key=_key_on_line(text, line)) from None
     return _Validator(text, path).inventory(doc)
 
 
 def _toml_error_line(message: str) -> int | None:
     m = re.search(r"line (\d+)", message)
     return int(m.group(1)) if m else None
+
+
+def _key_on_line(text: str, line: int | None) -> str | None:
+    """The table or key a broken line declares, so a syntax error names it too."""
+    lines = text.splitlines()
+    if line is None or not 0 < line <= len(lines):
+        return None
+    m = re.match(r"\s*\[*\s*([\w.\-\"']+)", lines[line - 1])
+    return _one_line(m.group(1).strip("\"'")) if m else None
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a value) escaped, so an error stays on one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class _Validator:
@@ -119,7 +142,8 @@ class _Validator:
         self.path = path
 
     def fail(self, key: str, message: str) -> InventoryError:
-        return InventoryError(self.path, message, line=self.locate(key), key=key)
+        return InventoryError(_one_line(self.path), _one_line(message), line=self.locate(key),
+                              key=_one_line(key))
 
     def locate(self, key: str) -> int | None:
         """Best line for a dotted key such as ``hosts[2].role`` or ``cluster.vip``."""
@@ -138,7 +162,7 @@ class _Validator:
             table = part if not table else f"{table}.{part}"
             header = next(
                 (i for i, ln in enumerate(self.lines[start:], start)
-                 if re.match(rf"\s*\[\s*{re.escape(table)}\s*\]", ln)), None)
+                 if re.match(rf"\s*\[\[?\s*{re.escape(table)}\s*\]", ln)), None)
             if header is not None:
                 start = header
                 continue
@@ -191,9 +215,16 @@ class _Validator:
             jump_host=self.value(table, "jump_host", str, base.jump_host, prefix=prefix) or None,
             use_ssh_config=self.value(table, "use_ssh_config", bool, base.use_ssh_config,
                                       prefix=prefix),
-            connect_timeout=float(self.value(table, "connect_timeout", (int, float),
-                                             base.connect_timeout, prefix=prefix)),
+            connect_timeout=self.seconds(table, "connect_timeout", base.connect_timeout,
+                                         prefix),
         )
+
+    def seconds(self, table: Mapping[str, Any], key: str, default: float, prefix: str) -> float:
+        value = float(self.value(table, key, (int, float), default, prefix=prefix))
+        if not 0 < value <= 3600:  # also refuses nan and inf, which TOML allows
+            raise self.fail(f"{prefix}.{key}", f"must be a number of seconds (0-3600], "
+                            f"not {value}")
+        return value
 
     def no_unknown(self, table: Mapping[str, Any], known: set[str], prefix: str) -> None:
         for k in table:
@@ -235,8 +266,20 @@ class _Validator:
             hosts=tuple(hosts),
             upstreams=tuple(upstreams),
             protected=self.value(cluster, "protected", bool, False, prefix="cluster"),
-            accent=self.value(cluster, "accent", str, None, prefix="cluster"),
+            accent=self.accent(cluster),
         )
+
+    def accent(self, cluster: Mapping[str, Any]) -> str | None:
+        from rich.color import Color, ColorParseError
+
+        value: str | None = self.value(cluster, "accent", str, None, prefix="cluster")
+        if value is not None:
+            try:
+                Color.parse(value)
+            except ColorParseError:
+                raise self.fail("cluster.accent", f"{value!r} is not a colour (use a name such "
+                                "as 'red' or '#rrggbb')") from None
+        return value
 
     def host(self, raw: Any, prefix: str, ssh: SshSettings) -> Host:
         if not isinstance(raw, dict):
@@ -251,6 +294,8 @@ class _Validator:
         if role not in ROLES:
             raise self.fail(f"{prefix}.role", f"unknown role '{role}' (expected 'lb' or 'web')")
         port = self.value(raw, "port", int, None, prefix=prefix)
+        if port is not None and not 0 < port < 65536:
+            raise self.fail(f"{prefix}.port", f"must be a TCP port (1-65535), not {port}")
         return Host(
             name=name,
             role=role,

@@ -29,6 +29,7 @@ class DetailScreen(Screen[None]):
         super().__init__()
         self.key = key
         self._first = (snap, window, palette)
+        self._shown: tuple[Snapshot, str, Palette, bool] | None = None
 
     def on_mount(self) -> None:
         # Filled before the first frame, not at the app's next tick: no empty screen flashes.
@@ -46,6 +47,12 @@ class DetailScreen(Screen[None]):
         yield Footer()
 
     def show_state(self, snap: Snapshot, window: str, palette: Palette) -> None:
+        wide = self.size.width >= 100
+        # The app calls at every tick; the same snapshot draws the same screen.
+        last = self._shown
+        if last is not None and last[0] is snap and last[1:] == (window, palette, wide):
+            return
+        self._shown = (snap, window, palette, wide)
         b = next((x for x in snap.backends if row_key(x) == self.key), None)
         title = self.query_one("#detail-title", Static)
         if b is None:
@@ -54,7 +61,7 @@ class DetailScreen(Screen[None]):
         title.update(render_title(b, palette))
         self.query_one("#detail-spark", Sparkline).data = list(b.sparkline) or [0.0]
         self.query_one("#detail-windows", Static).update(
-            render_windows(b, window, palette, wide=self.size.width >= 100))
+            render_windows(b, window, palette, wide=wide))
         self.query_one("#detail-status", Static).update(render_status(b, window, palette))
         self.query_one("#detail-config", Static).update(render_config(b, palette))
         self.query_one("#detail-errors", Static).update(render_errors(b, palette))

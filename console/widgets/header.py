@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -58,30 +60,76 @@ def alarms(snap: Snapshot, now: float, stale_after: float, waiting_since: float)
     return out
 
 
+def signature(*texts: Text) -> tuple[object, ...]:
+    """What the texts look like on screen: equal signatures draw the same cells.
+
+    (``Text.__eq__`` ignores the base style, so it cannot tell a colour change.)
+    """
+    return tuple((t.plain, t.style, tuple(t.spans), t.justify, t.overflow, t.no_wrap)
+                 for t in texts)
+
+
+def _shape(plain: str) -> tuple[tuple[int, int], ...]:
+    """Where the words fall: the same shape wraps onto the same number of lines."""
+    return tuple((m.start(), cell_len(m.group())) for m in re.finditer(r"\S+", plain))
+
+
 class Banner(Static):
     """Docked at the top in error colours; hidden when there is nothing to say."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: tuple[object, ...] | None = None
+        self._shape: tuple[tuple[int, int], ...] | None = None
+
     def show_alarms(self, found: list[Alarm]) -> None:
-        self.display = bool(found)
-        self.set_class(bool(found), "-alarm")
+        """Redraw only when the words change; lay out again only when the lines may."""
         text = Text()
         for i, a in enumerate(found):
             if i:
                 text.append("\n")
             text.append(" ⚠ " + a.message)
-        self.update(text)
+        shown = signature(text)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        shape = _shape(text.plain)
+        # Its height follows its wrapped text; a stale-data age ticking each second keeps
+        # the words where they are, so only the first draw and a new shape need a layout.
+        layout = shape != self._shape or self.display != bool(found)
+        self._shape = shape
+        self.display = bool(found)
+        self.set_class(bool(found), "-alarm")
+        self.update(text, layout=layout)
 
 
 class HeaderBar(Static):
     """Two lines: who we look at and the HA picture; then each host's link and the data age."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: tuple[object, ...] | None = None
+
     def show_state(self, snap: Snapshot, now: float, window: str, accent: str | None,
                    palette: Palette, read_only: bool) -> None:
-        self.update(render_header(snap, now, window, accent, palette, read_only))
+        """Redraw only when a character or a colour changes: when idle, once a second."""
+        parts = header_parts(snap, now, window, accent, palette, read_only)
+        shown = signature(*parts)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        # Two lines high whatever it says (the stylesheet fixes it): no layout pass needed.
+        self.update(header_grid(*parts), layout=False)
 
 
 def render_header(snap: Snapshot, now: float, window: str, accent: str | None,
                   pal: Palette, read_only: bool) -> RenderableType:
+    return header_grid(*header_parts(snap, now, window, accent, pal, read_only))
+
+
+def header_parts(snap: Snapshot, now: float, window: str, accent: str | None,
+                 pal: Palette, read_only: bool) -> tuple[Text, Text, Text, Text]:
+    """The header's four texts: top left, top right (clock), bottom left, bottom right."""
     ha = snap.ha
     top = Text(no_wrap=True, overflow="ellipsis")
     top.append(f" {snap.cluster} ", style=f"bold reverse {accent}" if accent else "bold reverse")
@@ -95,7 +143,9 @@ def render_header(snap: Snapshot, now: float, window: str, accent: str | None,
     nodes = []
     for p in snap.proxies:
         word = p.ha_node_status or "?"
-        role = "active" if p.name == ha.active else "standby" if p.name == ha.standby else word
+        # Heartbeat calls every live node "active"; a node is only active if it holds the VIP.
+        role = ("active" if p.name == ha.active else "standby" if p.name == ha.standby
+                else "up" if word == "active" and not p.holds_vip else word)
         style = pal.error if word in ("dead", "?") else ""
         nodes.append((f"{p.name} {role}", style))
     for i, (label, style) in enumerate(nodes):
@@ -118,9 +168,13 @@ def render_header(snap: Snapshot, now: float, window: str, accent: str | None,
     bottom.append(f"  window {window}")
 
     right = Text(fmt.clock(now) + "Z ", style="bold", no_wrap=True)
+    return top, right, bottom, Text(f"{fmt.count(snap.requests)} req ", style=pal.muted)
+
+
+def header_grid(top: Text, right: Text, bottom: Text, requests: Text) -> RenderableType:
     grid = Table.grid(expand=True)
     grid.add_column(ratio=1, no_wrap=True)
     grid.add_column(justify="right", no_wrap=True)
     grid.add_row(top, right)
-    grid.add_row(bottom, Text(f"{fmt.count(snap.requests)} req ", style=pal.muted))
+    grid.add_row(bottom, requests)
     return Group(grid)

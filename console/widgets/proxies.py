@@ -9,20 +9,44 @@ from textual.widgets import Static
 
 from console import format as fmt
 from console.columns import Palette
+from console.widgets.header import signature
 from state.snapshot import Snapshot
 
 
 class ProxyPanel(Static):
     """One line per proxy, then one line per drift between their upstream blocks."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: tuple[object, ...] | None = None
+
     def show_state(self, snap: Snapshot, palette: Palette) -> None:
-        self.update(render_proxies(snap, palette))
+        """Redraw only when what the panel says changes (a rate's last digit, a state)."""
+        rows, lines = proxy_parts(snap, palette)
+        shown = signature(*(t for row in rows for t in row), *lines)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        # Its size comes from the stylesheet, never from its text: no layout pass needed.
+        self.update(proxies_group(rows, lines), layout=False)
 
 
 def render_proxies(snap: Snapshot, pal: Palette) -> RenderableType:
+    return proxies_group(*proxy_parts(snap, pal))
+
+
+def proxies_group(rows: list[list[Text]], lines: list[Text]) -> RenderableType:
     grid = Table.grid(padding=(0, 1))
     for _ in range(7):
         grid.add_column(no_wrap=True)
+    for row in rows:
+        grid.add_row(*row)
+    return Group(grid, *lines)
+
+
+def proxy_parts(snap: Snapshot, pal: Palette) -> tuple[list[list[Text]], list[Text]]:
+    """The grid's rows (one per proxy) and the lines under it (drifts, a bad line)."""
+    rows: list[list[Text]] = []
     for p in snap.proxies:
         conn_style = {"connected": pal.success, "connecting": pal.warning}.get(
             p.connection, pal.error)
@@ -31,7 +55,7 @@ def render_proxies(snap: Snapshot, pal: Palette) -> RenderableType:
                          style=pal.warning if p.malformed else pal.muted)
         conns = "–" if p.active_connections is None else str(p.active_connections)
         gaps = Text(f"gaps {p.gaps}", style=pal.warning if p.gaps else pal.muted)
-        grid.add_row(
+        rows.append([
             Text(p.name, style="bold"),
             Text(p.connection, style=conn_style),
             vip,
@@ -39,8 +63,8 @@ def render_proxies(snap: Snapshot, pal: Palette) -> RenderableType:
             malformed,
             Text(f"conns {conns}"),
             gaps,
-        )
-    parts: list[RenderableType] = [grid]
+        ])
+    parts: list[Text] = []
     for line in snap.drift:
         parts.append(Text(f"drift: {line}", style=pal.warning, no_wrap=True,
                           overflow="ellipsis"))
@@ -48,4 +72,4 @@ def render_proxies(snap: Snapshot, pal: Palette) -> RenderableType:
     for p in samples[:1]:
         parts.append(Text(f"{p.name} bad line: {p.malformed_sample}", style=pal.muted,
                           no_wrap=True, overflow="ellipsis"))
-    return Group(*parts)
+    return rows, parts

@@ -104,11 +104,12 @@ def run(args: argparse.Namespace) -> int:
               "not carried out (drop --read-only, or add --dry-run to see the plan)",
               file=sys.stderr)
         return REFUSED
+    # A broken inventory is the first thing to fix, so it is reported before anything else.
+    inv = inventory.load(inventory.resolve_path(args.inventory))
     if not args.dry_run and not args.yes and not sys.stdin.isatty():
         print(f"switchboard: refused: '{intent.describe()}' needs a confirmation and stdin is "
               "not a terminal; add --yes to run it without asking", file=sys.stderr)
         return REFUSED
-    inv = inventory.load(inventory.resolve_path(args.inventory))
     return asyncio.run(_main(args, inv, intent))
 
 

@@ -71,5 +71,5 @@ def _check_accent(inv: inventory.Inventory) -> None:
         Color.parse(inv.accent)
     except ColorParseError:
         raise InventoryError(
-            str(inv.path), f"'{inv.accent}' is not a colour (use a name such as 'red' or "
+            str(inv.path), f"{inv.accent!r} is not a colour (use a name such as 'red' or "
             "'#rrggbb')", key="cluster.accent") from None

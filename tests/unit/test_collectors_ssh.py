@@ -136,6 +136,7 @@ async def test_a_host_that_never_answers_keeps_retrying(tmp_path: Path) -> None:
     server = Sshd.__new__(Sshd)  # a port nobody listens on: only its settings are used
     server.dir, server.port = tmp_path, 1
     server.client_key, server.known_hosts = tmp_path / "k", tmp_path / "kh"
+    asyncssh.generate_private_key("ssh-ed25519").write_private_key(str(server.client_key))
     events = Events()
     session, task = await _session(server, events)
     try:

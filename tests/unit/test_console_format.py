@@ -63,8 +63,7 @@ def test_flags_share_drift_and_slow_backend_only() -> None:
     assert cols.flagged(web3, "1m", snap.backends)  # 5% observed vs 17% configured, slow p95
     assert not cols.flagged(web1, "1m", snap.backends)
     assert not cols.flagged(web2, "1m", snap.backends)
-    assert cols.share_drifts(web3, "1m") and cols.is_slow(
-        web3, cols.context(snap.backends, "1m"), snap.backends)
+    assert cols.share_drifts(web3, "1m") and cols.is_slow(web3, cols.context(snap.backends, "1m"))
 
 
 def test_order_sorts_by_figures_not_text() -> None:
