@@ -96,6 +96,8 @@ class _Pass:
     label_width: int
     background: Color
     row_styles: dict[str, Style] = field(default_factory=dict)
+    cell_styles: dict[tuple[bool, bool, bool], tuple[Style, Style]] = field(
+        default_factory=dict)
 
 
 class QuickTable(DataTable[CellType]):
@@ -114,6 +116,7 @@ class QuickTable(DataTable[CellType]):
         # (row key, column key) -> (value, everything else the drawing depends on, lines)
         self._drawn: dict[tuple[object, object], tuple[object, tuple[object, ...], Lines]] = {}
         self._pass: _Pass | None = None
+        self._metas: dict[tuple[int, int], Style] = {}  # a cell's place, as mouse events see it
 
     def write_cells(self, changes: Iterable[tuple[str, str, CellType]]) -> None:
         """Set many cells at once: one redraw for all, where ``update_cell`` has one each.
@@ -140,6 +143,7 @@ class QuickTable(DataTable[CellType]):
 
     def clear(self, columns: bool = False) -> Self:
         self._drawn.clear()
+        self._metas.clear()
         super().clear(columns)
         return self
 
@@ -260,16 +264,23 @@ class QuickTable(DataTable[CellType]):
                 return super()._render_cell(row_index, column_index, base_style, width,
                                             cursor, hover)
             value = self._data[row_key].get(column_key)
-        component, post = self._get_styles_to_render_cell(
-            header, False, False, hover, cursor, p.show_cursor, p.hover_cursor,
-            p.css_foreground, p.css_background)
+        styles = p.cell_styles.get((header, hover, cursor))
+        if styles is None:
+            styles = p.cell_styles[(header, hover, cursor)] = self._get_styles_to_render_cell(
+                header, False, False, hover, cursor, p.show_cursor, p.hover_cursor,
+                p.css_foreground, p.css_background)
+        component, post = styles
         looks = (row_index, column_index, base_style, width, component, post, p.padding)
         drawn = self._drawn.get((row_key, column_key))
         if drawn is not None and drawn[0] is value and drawn[1] == looks:
             return drawn[2]
         line = None
         if isinstance(value, Cell | Text) and not (isinstance(value, Text) and value.spans):
-            pre = base_style + Style.from_meta({"row": row_index, "column": column_index})
+            meta = self._metas.get((row_index, column_index))
+            if meta is None:
+                meta = self._metas[(row_index, column_index)] = Style.from_meta(
+                    {"row": row_index, "column": column_index})
+            pre = base_style + meta
             line = one_line(value.plain, value.style, value.justify, width, p.padding,
                             pre + component, post, self.app.console)
         lines = ([line] if line is not None else

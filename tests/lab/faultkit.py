@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from collectors.runtime import ClusterFeed
-from lab import cluster, daemons, topology
+from lab import cluster, daemons, netns, procs, topology
 from state.snapshot import BackendView, ProxyView, Snapshot
 from tests.lab.conftest import Lab
 
@@ -42,11 +42,11 @@ async def until(check: Callable[[], bool], what: str, within: float = 30.0,
 
 
 @contextlib.asynccontextmanager
-async def live_feed(lab: Lab, **kw: float) -> AsyncIterator[ClusterFeed]:
+async def live_feed(lab: Lab, keepalive: float = 5.0) -> AsyncIterator[ClusterFeed]:
     """A ClusterFeed polling fast, returned once every host is connected and every proxy's
     log is followed (so every line written from now on is counted)."""
-    options: dict[str, float] = {"ha_interval": 0.5, "stub_interval": 0.5, "log_poll": 0.1}
-    feed = ClusterFeed(lab.inventory, **{**options, **kw})
+    feed = ClusterFeed(lab.inventory, ha_interval=0.5, stub_interval=0.5, log_poll=0.1,
+                       keepalive=keepalive)
     async with feed:
         await until(lambda: all(s.connected for s in feed.sessions.values())
                     and all(t.position.inode not in ("", "-") for t in feed.tailers.values()),
@@ -158,14 +158,14 @@ def upstream_kept() -> Iterator[dict[str, str]]:
 
 def ensure_running(host: str, service: str) -> None:
     """Start a daemon again if a test stopped it and could not restart it itself."""
-    rec = next(r for r in cluster.procs.records() if r.key == f"{host}.{service}")
-    if not cluster.procs.alive(rec):
+    rec = next(r for r in procs.records() if r.key == f"{host}.{service}")
+    if not procs.alive(rec):
         cluster.restart_daemon(host, service)
 
 
 def vip_holders() -> list[str]:
     return [h.name for h in cluster.saved_hosts() or ()
-            if h.role == "lb" and topology.VIP in cluster.netns.addresses(h.netns)]
+            if h.role == "lb" and topology.VIP in netns.addresses(h.netns)]
 
 
 def wait_one_vip_holder(within: float = 60.0) -> str:
