@@ -15,6 +15,9 @@ from switchboard.commands import actions as commands
 from switchboard.errors import InventoryError
 from tests.unit.executor_fakes import INVENTORY
 
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = [[], ["console"], ["watch"], ["watch", "--once", "--json"], ["weight", "web1", "2"],
             ["down", "web1"], ["up", "web1"], ["backup", "web1"], ["backup", "web1", "--off"],

@@ -18,6 +18,9 @@ from switchboard.errors import RemoteError
 
 from .collectors_sshd import Events, Sshd, sshd, until  # noqa: F401
 
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
+
 DATA = Path(__file__).parents[1] / "data"
 LOG_FORMAT = """\
     log_format upstreamlog '$remote_addr - $remote_user [$time_local] "$request" $status '

@@ -15,6 +15,9 @@ from switchboard.errors import RemoteError
 
 from .collectors_sshd import Events, Sshd, sshd  # noqa: F401
 
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
+
 
 async def _session(server: Sshd, events: Events, *, accept_new_host_keys: bool = False
                    ) -> tuple[HostSession, asyncio.Task[None]]:

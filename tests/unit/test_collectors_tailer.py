@@ -17,6 +17,9 @@ from state.events import LogBatch, LogGap
 
 from .collectors_sshd import Events, LineEcho, Sshd, sshd  # noqa: F401
 
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
+
 
 class Writer:
     """Appends numbered lines like nginx: one open descriptor, reopened only when told."""

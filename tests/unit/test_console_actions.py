@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import pytest
 from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Button, Footer, Input, Static
@@ -17,6 +18,9 @@ from console.screens.prompt import NumberPrompt
 from console.widgets.events import EventLog
 from switchboard.errors import RemoteError
 from tests.unit import console_fixtures as fx
+
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
 
 
 class Recorder:

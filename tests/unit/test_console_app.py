@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import replace
 
+import pytest
 from rich.console import Console
 from textual.command import CommandPalette
 from textual.widgets import OptionList, Static
@@ -16,6 +17,9 @@ from console.widgets.backends import BackendTable
 from console.widgets.events import EventLog
 from console.widgets.header import Banner
 from tests.unit import console_fixtures as fx
+
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
 
 
 def make(snap=None, **kw) -> tuple[SwitchboardApp, fx.FakeFeed]:  # type: ignore[no-untyped-def]

@@ -20,6 +20,9 @@ from console.widgets.proxies import ProxyPanel
 from state.snapshot import BackendView, Snapshot, WindowStats
 from tests.unit import console_fixtures as fx
 
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
+
 
 def slower(snap: Snapshot) -> Snapshot:
     """Every backend a little slower: new figures in most cells of every row."""

@@ -6,12 +6,16 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from console.app import SwitchboardApp
 from console.screens.confirm import ConfirmScreen
 from state.snapshot import Snapshot
 from tests.unit import console_fixtures as fx
+
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
 
 Compare = Callable[..., bool]
 

@@ -23,6 +23,9 @@ from state.upstreams import ProxyConfig
 from tests.unit.executor_fakes import INV, NGINX_PID_MISSING, FakeCluster
 from tests.unit.nginx_fixtures import DATA
 
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
+
 LB1 = (DATA / "lb1-nginx-T.txt").read_text()
 NAMES = {"web1": "198.18.0.21:8001", "web2": "198.18.0.22:8001"}
 ORDER = ("lb2", "lb1")

@@ -26,6 +26,9 @@ from state.upstreams import METHODS_WITHOUT_BACKUP, ProxyConfig, Upstream, Upstr
 from switchboard.errors import SwitchboardError
 from tests.unit.nginx_fixtures import MAIN, dump, nginx_t
 
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
+
 PATH = "/etc/nginx/conf.d/upstream.conf"
 # Separators nginx treats as whitespace between a directive's words, comments included.
 SEPARATORS = (" ", "  ", "\t", "\n        ", " # a comment; with { braces }\n    ", "\r\n  ",

@@ -32,6 +32,9 @@ from tests.unit.test_executor import configs
 
 from .collectors_sshd import Events, LineEcho, Sshd, sshd  # noqa: F401
 
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

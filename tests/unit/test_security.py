@@ -31,6 +31,9 @@ from tests.unit.test_executor import NAMES, ORDER, configs
 
 from .collectors_sshd import Events, Sshd, sshd  # noqa: F401
 
+# Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.
+pytestmark = pytest.mark.slow
+
 SECRET = "hunter2-PASSPHRASE"
 TOKEN = "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI-K7MDENG"
 
