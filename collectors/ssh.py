@@ -22,7 +22,9 @@ from switchboard.inventory import Host, SshSettings
 
 log = logging.getLogger(__name__)
 
-KEEPALIVE_SECONDS = 5.0
+# Three unanswered keepalives drop the connection: a cut link shows within ~6 s, not 20.
+KEEPALIVE_SECONDS = 2.0
+CLOSE_WAIT = 5.0  # seconds to wait for a closing connection to say goodbye
 RETRY_CAP_SECONDS = 15.0
 
 # Writes the file beside its target and renames it over, so that readers never see half.
@@ -235,15 +237,16 @@ class HostSession:
         if jump is not None:
             jump.close()
             with contextlib.suppress(Exception):
-                await jump.wait_closed()
+                await asyncio.wait_for(jump.wait_closed(), CLOSE_WAIT)
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
         self._up.clear()
         if conn is not None:
             conn.close()
+            # A peer that vanished (cut link) never answers the close: don't wait forever.
             with contextlib.suppress(Exception):
-                await conn.wait_closed()
+                await asyncio.wait_for(conn.wait_closed(), CLOSE_WAIT)
         await self._close_jump()
 
     def drop(self) -> None:

@@ -54,6 +54,12 @@ def run(rate: float, seconds: float, urls: Sequence[str] | None = None) -> Resul
     return asyncio.run(_run(rate, seconds, list(urls or default_urls())))
 
 
+async def send(rate: float, seconds: float, urls: Sequence[str] | None = None) -> Result:
+    """The same as :func:`run`, inside a running event loop."""
+    check_bounds(rate, seconds)
+    return await _run(rate, seconds, list(urls or default_urls()))
+
+
 async def _run(rate: float, seconds: float, urls: list[str]) -> Result:
     result = Result()
     total = int(rate * seconds)

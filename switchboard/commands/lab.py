@@ -37,6 +37,19 @@ def register(subparsers: Any) -> None:
                          help="URL to hit (repeatable); default the VIP's / and /index.php")
     traffic.set_defaults(run=run_traffic)
 
+    soak = sub.add_parser(
+        "soak", help="run the dashboard on the lab under load for a long while, with a drain "
+        "and a failover in the middle; report lost lines and growth")
+    soak.add_argument("--seconds", type=float, default=1800.0, metavar="S",
+                      help="how long (default 1800)")
+    soak.add_argument("--rate", type=float, default=5000.0, metavar="R",
+                      help="synthetic log lines per second, split between the proxies "
+                      "(default 5000, at most 20000)")
+    soak.add_argument("--traffic-rate", type=float, default=50.0, metavar="R",
+                      help="client requests per second through the VIP (default 50)")
+    soak.add_argument("--no-actions", action="store_true", help="no drain and no failover")
+    soak.set_defaults(run=run_soak)
+
 
 def run_up(args: argparse.Namespace) -> int:
     from lab import cluster, traffic
@@ -68,3 +81,20 @@ def run_traffic(args: argparse.Namespace) -> int:
     result = traffic.run(args.rate, args.seconds, urls=args.url)
     print(result.summary(), file=sys.stdout)
     return 0 if result.clean else 1
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from lab import soak, topology
+    from switchboard import inventory
+    from switchboard.errors import UsageError
+
+    if not 0 < args.rate <= 20000 or not 0 < args.seconds <= 4 * 3600:
+        raise UsageError("--rate must be in (0, 20000] and --seconds in (0, 14400]")
+    inv = inventory.load(topology.inventory_path())
+    report = asyncio.run(soak.soak(
+        inv, seconds=args.seconds, rate=args.rate, traffic_rate=args.traffic_rate,
+        with_actions=not args.no_actions, say=lambda line: print(line, file=sys.stderr)))
+    print(report.render())
+    return 0 if not report.problems() else 1

@@ -103,7 +103,8 @@ def rates(app: SwitchboardApp) -> dict[str, float]:
     out = {}
     for key in table.rows_keys():
         name = names.get(key.rsplit("/", 1)[-1], key)
-        out[name] = float(str(table.get_cell(key, "rate")).strip() or 0)
+        cell = table.get_cell(key, "rate")  # a Text, or the table's own lazy Cell
+        out[name] = float(str(getattr(cell, "plain", cell)).strip() or 0)
     return out
 
 
