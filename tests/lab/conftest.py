@@ -31,7 +31,9 @@ def lab_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
 
 
 def lab_is_up() -> bool:
-    return lab_cli("status").stdout.startswith("lab: inventory")
+    """Up and whole: a lab whose processes died (a reboot, a stopped session) is not up."""
+    out = lab_cli("status").stdout
+    return out.startswith("lab: inventory") and "(dead)" not in out and ": nobody" not in out
 
 
 @pytest.fixture(scope="session")
