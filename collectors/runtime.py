@@ -124,7 +124,8 @@ class ClusterFeed:
             return
         self._started = False
         await self._supervisor.stop()
-        self._drain()
+        while self._drain():
+            pass
 
     async def __aenter__(self) -> ClusterFeed:
         await self.start()

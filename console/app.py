@@ -76,6 +76,8 @@ class SwitchboardApp(App[int]):
         self.palette = cols.Palette()
         self._started_at = clock()
         self._feed_started = False
+        self._acting = False  # an action is being planned, confirmed or applied
+        self._quit_asked_at: float | None = None
         self.set_reactive(SwitchboardApp.window, window)
 
     def compose(self) -> ComposeResult:
@@ -297,8 +299,35 @@ class SwitchboardApp(App[int]):
         log.add([ActionNote(self.clock(), action, message, level, backend)])
         log.render_notes()
 
-    @work(exclusive=True, group="action")
-    async def _carry_out(self, intent: object, backend: BackendView | None) -> None:
+    async def action_quit(self) -> None:
+        """Quitting while an action runs would interrupt it (and roll it back): ask twice."""
+        now = self.clock()
+        if self._acting and (self._quit_asked_at is None or now - self._quit_asked_at > 5):
+            self._quit_asked_at = now
+            self.notify("An action is still running: quitting now interrupts it and rolls it "
+                        "back. Press q again within 5 s to quit anyway.", title="Action running",
+                        severity="warning")
+            return
+        self.exit()
+
+    def _carry_out(self, intent: object, backend: BackendView | None) -> None:
+        # One action at a time: a second key must neither start another nor cancel this one
+        # (an exclusive worker would cancel it, and the executor would roll it back).
+        if self._acting:
+            self.notify("An action is already running; wait for it to finish.",
+                        title="Busy", severity="warning")
+            return
+        self._acting = True
+        self._run_action(intent, backend)
+
+    @work(group="action")
+    async def _run_action(self, intent: object, backend: BackendView | None) -> None:
+        try:
+            await self._plan_confirm_apply(intent, backend)
+        finally:
+            self._acting = False
+
+    async def _plan_confirm_apply(self, intent: object, backend: BackendView | None) -> None:
         """Plan, confirm, apply, report: the only path from a key to the cluster."""
         what = operate.describe(intent)
         name = type(intent).__name__

@@ -60,7 +60,7 @@ KEYS: tuple[Key, ...] = (
         display="?"),
     Key("escape", "escape", "Back", "Clear and close the filter; leave a detail screen.",
         "navigate", footer=False, display="esc"),
-    Key("q", "quit", "Quit", "Leave the console (nothing running on the cluster stops).",
+    Key("q", "quit", "Quit", "Leave the console; while an action runs, asks to press q again.",
         "view"),
     Key("w", "set_weight", "Weight", "Set the selected backend's weight (prompts for a "
         "number), then confirm the plan.", "act"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -200,6 +201,16 @@ class _Validator:
             raise self.fail(full, "must not be empty")
         return v
 
+    def vip(self, cluster: Mapping[str, Any]) -> str:
+        vip: str = self.value(cluster, "vip", str, prefix="cluster")
+        try:
+            return str(ipaddress.ip_address(vip.strip()))
+        except ValueError:
+            hint = " (without the /prefix)" if "/" in vip else ""
+            raise self.fail("cluster.vip", f"'{vip}' is not an IP address{hint}: write the "
+                            "virtual IP as Heartbeat's IPaddr2 resource assigns it, e.g. "
+                            "203.0.113.10") from None
+
     def ssh(self, table: Mapping[str, Any], prefix: str, base: SshSettings) -> SshSettings:
         known = {"user", "port", "key", "known_hosts", "jump_host", "use_ssh_config",
                  "connect_timeout"}
@@ -261,7 +272,7 @@ class _Validator:
         return Inventory(
             path=Path(self.path),
             name=self.value(cluster, "name", str, prefix="cluster"),
-            vip=self.value(cluster, "vip", str, prefix="cluster"),
+            vip=self.vip(cluster),
             ha=ha,
             hosts=tuple(hosts),
             upstreams=tuple(upstreams),

@@ -23,7 +23,7 @@ from actions.intents import Intent
 from actions.plan import Plan
 from state.snapshot import BackendView, Snapshot
 from switchboard import inventory
-from switchboard.errors import UsageError
+from switchboard.errors import RemoteError, UsageError
 from switchboard.inventory import Inventory
 
 READY_TIMEOUT = 20.0
@@ -140,8 +140,15 @@ async def _main(args: argparse.Namespace, inv: Inventory, intent: Intent) -> int
 async def wait_ready(feed: Any, actions: ClusterActions, inv: Inventory, *, need_ha: bool,
                      within: float = READY_TIMEOUT) -> None:
     """Read every proxy's config now, then wait until the HA view names an active proxy."""
-    async with asyncio.timeout(within):
-        await actions.read_configs()
+    try:
+        async with asyncio.timeout(within):
+            await actions.read_configs()
+    except TimeoutError:
+        snap = _snapshot(feed)
+        silent = [p.name for p in snap.proxies if p.connection != "connected"] if snap else []
+        who = ", ".join(silent) or ", ".join(h.name for h in inv.proxies)
+        raise RemoteError(who, f"no answer (nginx -T) within {within:g} s: "
+                          f"{_why(snap, silent)}check SSH to the proxies") from None
     if len(inv.proxies) < 2:
         return
     deadline = time.monotonic() + within
@@ -198,3 +205,9 @@ def _backend_view(intent: Intent, snap: Snapshot | None) -> BackendView | None:
         if name in (b.name, b.address) or (b.config is not None and b.config.address == name):
             return b
     return None
+
+
+def _why(snap: Snapshot | None, silent: list[str]) -> str:
+    errors = [f"{p.name}: {p.connection_error}" for p in (snap.proxies if snap else ())
+              if p.name in silent and p.connection_error]
+    return "; ".join(errors) + "; " if errors else ""

@@ -234,8 +234,27 @@ def _run_live(args: argparse.Namespace) -> int:
         return 130
 
 
+READY_WITHIN = 15.0  # seconds --once waits for every proxy's first HA and config reading
+
+
+async def _until_ready(feed: Any, inv: inventory.Inventory, within: float) -> None:
+    proxies = {h.name for h in inv.proxies}
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        snap: Snapshot = feed.snapshot()
+        connected = {p.name for p in snap.proxies if p.connection == "connected"}
+        configured = any(b.config is not None for b in snap.backends)
+        if connected >= proxies and configured and (snap.ha.active or len(proxies) < 2):
+            return
+        await asyncio.sleep(0.2)
+
+
 async def _live(feed_class: Any, inv: inventory.Inventory, args: argparse.Namespace) -> int:
     async with feed_class(inv, accept_new_host_keys=bool(args.accept_new_host_keys)) as feed:
+        if args.once:
+            # One snapshot for a script: wait (bounded) until the proxies have said who holds
+            # the VIP and what their upstreams are, so "no VIP" never means "not asked yet".
+            await _until_ready(feed, inv, READY_WITHIN)
         while True:
             await asyncio.sleep(args.interval)
             _emit(feed.snapshot(), args)

@@ -44,8 +44,10 @@ class Rig:
         server.trust()
         self.events = Events()
         self.session = HostSession(server.host(), self.events, backoff=Backoff(0.05, 0.3))
+        # A renamed file counts as finished after 1 s of quiet, as in production: a shorter
+        # window would lose lines whenever a loaded runner pauses the test's writer.
         self.tailer = LogTailer(self.session, str(log), self.events, lambda _: LineEcho(),
-                                poll=0.05, settle_polls=4, tick_seconds=0.5)
+                                poll=0.05, settle_polls=20, tick_seconds=0.5)
         self.tasks: list[asyncio.Task[None]] = []
 
     def seen(self) -> list[str]:

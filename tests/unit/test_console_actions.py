@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -234,3 +236,42 @@ async def test_a_failed_apply_is_an_error_in_the_log() -> None:
         last = app.query_one(EventLog).notes[0]
         assert (last.level, last.message) == ("error", "nginx -t failed")
         assert "Failed: reload nginx on every proxy" in notes.text
+
+
+class _SlowDispatcher(fx.FakeDispatcher):
+    """An apply that waits until the test lets it finish, and records a cancellation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.cancelled = False
+
+    async def apply(self, intent: object, plan: object,
+                    progress: Callable[[str], None]) -> fx.FakeResult:
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        return await super().apply(intent, plan, progress)
+
+
+async def test_a_second_action_key_neither_starts_nor_cancels_the_running_one() -> None:
+    d = _SlowDispatcher()
+    app, notes = make(dispatcher=d)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("down", "d")
+        await until_screen(pilot, ConfirmScreen)
+        await pilot.press("y")
+        await pilot.pause()
+        await pilot.press("r")  # while the mark-down is still applying
+        await pilot.pause()
+        assert "already running" in notes.text
+        assert d.planned == [intents.MarkDown("web2", upstream="web_servers")]
+        await pilot.press("q")  # the first q only warns while an action runs
+        await pilot.pause()
+        assert app.is_running and "q again" in notes.text
+        d.release.set()
+        await app.workers.wait_for_complete()
+        assert not d.cancelled
+        assert d.applied == [intents.MarkDown("web2", upstream="web_servers")]

@@ -116,3 +116,9 @@ def test_resolve_path_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("SWITCHBOARD_INVENTORY", str(tmp_path / "env.toml"))
     assert inventory.resolve_path("x.toml") == Path("x.toml")
     assert inventory.resolve_path(None) == tmp_path / "env.toml"
+
+
+def test_vip_must_be_a_bare_address() -> None:
+    err = _error(GOOD.replace('vip = "198.18.0.100"', 'vip = "198.18.0.100/24"'))
+    assert err.key == "cluster.vip" and "without the /prefix" in str(err) and err.line == 3
+    assert "not an IP address" in str(_error(GOOD.replace('"198.18.0.100"', '"lb-vip"')))

@@ -139,7 +139,9 @@ def test_live_mode_prints_the_feeds_snapshot(capsys: pytest.CaptureFixture[str],
     """Live mode against the ClusterFeed API (a stand-in until collectors.runtime lands)."""
     import types
 
+    from state.events import ConfigRead, HostHealth
     from state.reducer import ClusterState
+    from state.upstreams import ProxyConfig, Upstream, UpstreamServer
 
     seen: dict[str, object] = {}
 
@@ -147,6 +149,11 @@ def test_live_mode_prints_the_feeds_snapshot(capsys: pytest.CaptureFixture[str],
         def __init__(self, inv: object, *, accept_new_host_keys: bool) -> None:
             seen["inventory"], seen["accept"] = inv, accept_new_host_keys
             self.state = ClusterState.from_inventory(inv)  # type: ignore[arg-type]
+            # Ready as --once waits for: the proxy connected, its upstreams read.
+            self.state.apply(HostHealth("lb1", "connected", 1764039600.0))
+            server = UpstreamServer("198.18.0.21:8001")
+            self.state.apply(ConfigRead("lb1", 1764039600.0, ProxyConfig(
+                "lb1", (Upstream("web_servers", "round_robin", (server,)),), {}, {}, {})))
 
         async def __aenter__(self) -> FakeFeed:
             return self
