@@ -112,6 +112,10 @@ class ClusterState:
             p = self._proxies.get(event.host)
             if p is not None:
                 p.connection, p.error, p.retry_in = event.state, event.error, event.retry_in
+            if event.state != "connected":
+                # What a proxy said before we lost it is no longer news: kept, it would show
+                # it holding the VIP (a false split brain) long after a takeover.
+                self._ha.pop(event.host, None)
         elif isinstance(event, LogGap):
             self._proxy(event.host).gaps += 1
         elif isinstance(event, HaStatus):

@@ -229,3 +229,13 @@ def test_a_nodes_dead_link_to_itself_is_not_degraded() -> None:
                  {"lb1": {"eth0": "dead"}, "lb2": {"eth0": "dead"}}))
     ha = st.snapshot(T).ha
     assert ha.links_degraded and "lb1/eth0 dead" in ha.detail
+
+
+def test_a_lost_proxys_last_ha_reading_is_forgotten() -> None:
+    st = _state()
+    st.apply(_ha("lb1", True, "all", {"lb1": "active", "lb2": "active"}))
+    st.apply(HostHealth("lb1", "retrying", T, retry_in=2.0, error="timed out"))
+    st.apply(_ha("lb2", True, "all", {"lb1": "dead", "lb2": "active"}))
+    ha = st.snapshot(T).ha
+    assert not ha.split_brain and ha.active == "lb2" and ha.vip_holders == ("lb2",)
+    assert ha.peer_dead
