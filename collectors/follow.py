@@ -129,6 +129,7 @@ class Output:
     lines: list[bytes] = field(default_factory=list)
     gaps: list[tuple[str, int]] = field(default_factory=list)  # (reason, offset it starts at)
     errors: list[str] = field(default_factory=list)
+    frames: int = 0  # follower headers read (its periodic TICK too): the stream is alive
 
 
 class FrameReader:
@@ -170,6 +171,7 @@ class FrameReader:
         if not line.startswith(self.tag + b" "):
             out.errors.append(f"unexpected output from the follower: {line[:200]!r}")
             return True
+        out.frames += 1
         words = line.decode("utf-8", "replace").split(" ")
         kind, args = words[1], words[2:]
         if kind == "ERROR":

@@ -113,6 +113,9 @@ class LogTailer:
             requests, bad, sample = parser.parse_lines(lines, now)
             self._publish(LogBatch(self.host, tuple(requests), malformed=bad, received_at=now,
                                    malformed_sample=sample))
+        elif out.frames:
+            # No line, but the follower spoke (its TICK): the stream is alive, just quiet.
+            self._publish(LogBatch(self.host, (), received_at=now))
         for reason, offset in out.gaps:
             why = _GAP_WHY.get(reason, "could not be read ({reason})").format(
                 path=self.path, offset=offset, reason=reason)

@@ -59,7 +59,8 @@ class _Backend:
 
 class _Proxy:
     __slots__ = ("active_connections", "connection", "counts", "error", "gaps",
-                 "last_line_at", "malformed", "name", "requests", "retry_in", "sample")
+                 "last_line_at", "malformed", "name", "requests", "retry_in", "sample",
+                 "stream_at")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -71,6 +72,7 @@ class _Proxy:
         self.sample: str | None = None
         self.gaps = 0
         self.last_line_at: float | None = None
+        self.stream_at: float | None = None  # when its log follower last spoke
         self.active_connections: int | None = None
         self.counts = CountRing()
 
@@ -132,6 +134,14 @@ class ClusterState:
                 self._draining[event.backend] = event.action == "drain"
         self._seen(event.at)
 
+    def _data_at(self) -> float | None:
+        """How fresh the figures are: the stalest log stream of a connected proxy, once the
+        followers speak; before that (or reading a file), the last event of any kind. The HA
+        poller's steady reports must not hide a log stream that died."""
+        streams = [p.stream_at for p in self._proxies.values()
+                   if p.connection == "connected" and p.stream_at is not None]
+        return min(streams) if streams else self._last_event_at
+
     def _seen(self, at: float) -> None:
         if self._last_event_at is None or at > self._last_event_at:
             self._last_event_at = at
@@ -155,6 +165,7 @@ class ClusterState:
             p.sample = batch.malformed_sample
         reqs = batch.requests
         if batch.received_at:
+            p.stream_at = batch.received_at
             self._seen(batch.received_at)
         if not reqs:
             return
@@ -215,7 +226,7 @@ class ClusterState:
             ha=ha_view,
             drift=self._drift(),
             events=tuple(self._events),
-            last_event_at=self._last_event_at,
+            last_event_at=self._data_at(),
         )
 
     def _reference_config(self, active: str | None) -> ProxyConfig | None:

@@ -191,3 +191,14 @@ async def test_partial_line_is_completed_not_split(rig: Rig, tmp_path: Path) -> 
     await rig.events.until(lambda: rig.session.generation == 2)
     await rig.until_seen(2)
     assert rig.seen() == ["line 0", "line 1"]
+
+
+async def test_a_quiet_log_still_says_its_stream_is_alive(rig: Rig) -> None:
+    await rig.start()  # nothing is written: only the follower's periodic TICK arrives
+
+    def beats() -> list[LogBatch]:
+        return [e for e in rig.events.items
+                if isinstance(e, LogBatch) and not e.requests and e.received_at]
+
+    await rig.events.until(lambda: len(beats()) >= 2)
+    assert rig.seen() == [] and not rig.gaps()

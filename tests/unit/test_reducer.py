@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from state.events import (
     ActionNote,
     Attempt,
@@ -239,3 +241,16 @@ def test_a_lost_proxys_last_ha_reading_is_forgotten() -> None:
     ha = st.snapshot(T).ha
     assert not ha.split_brain and ha.active == "lb2" and ha.vip_holders == ("lb2",)
     assert ha.peer_dead
+
+
+def test_data_age_follows_the_stalest_live_log_stream_not_the_ha_poller() -> None:
+    st = _state()
+    for host in ("lb1", "lb2"):
+        st.apply(HostHealth(host, "connected", T))
+    st.apply(LogBatch("lb1", (), received_at=T + 20))
+    st.apply(LogBatch("lb2", (), received_at=T + 5))  # lb2's follower went quiet after this
+    st.apply(_ha("lb1", True, "all", {"lb1": "active", "lb2": "active"}))  # at T, and...
+    st.apply(replace(_ha("lb2", False, "none", {}), at=T + 21))  # ...the poller still reports
+    assert st.snapshot(T + 21).last_event_at == T + 5
+    st.apply(HostHealth("lb2", "retrying", T + 22, retry_in=1.0))
+    assert st.snapshot(T + 22).last_event_at == T + 20  # a lost proxy has its own banner
