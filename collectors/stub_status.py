@@ -91,3 +91,6 @@ class StubStatusPoller:
         if message != self.last_error:
             log.warning("%s: stub_status: %s", self.session.name, message)
         self.last_error = message
+        # Said every time: a drain must never count on connections last seen minutes ago.
+        self._publish(StubStatus(self.session.name, self._clock(), 0, 0, 0, 0, 0, 0, 0,
+                                 error=message))

@@ -96,6 +96,7 @@ class StubStatus:
     accepts: int
     handled: int
     requests: int
+    error: str | None = None  # the page could not be read: the figures above mean nothing
 
 
 @dataclass(frozen=True)

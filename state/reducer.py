@@ -93,7 +93,7 @@ class ClusterState:
         self._groups: set[str] = set(self.upstreams)
         self._configs: dict[str, ProxyConfig] = {}
         self._ha: dict[str, HaStatus] = {}
-        self._stub: dict[str, int] = {}
+        self._stub: dict[str, int | None] = {}
         self._draining: dict[str, bool] = {}
         self._events: deque[ActionNote] = deque(maxlen=MAX_EVENTS)
         self._last_event_at: float | None = None
@@ -127,7 +127,8 @@ class ClusterState:
                 self._configs[event.host] = event.config
                 self._groups.update(u.name for u in event.config.upstreams)
         elif isinstance(event, StubStatus):
-            self._stub[event.host] = event.active
+            # An unreadable page makes the count unknown, never "still what it was".
+            self._stub[event.host] = None if event.error else event.active
         elif isinstance(event, ActionNote):
             self._events.appendleft(event)
             if event.backend and event.action in ("drain", "undrain"):

@@ -254,3 +254,12 @@ def test_data_age_follows_the_stalest_live_log_stream_not_the_ha_poller() -> Non
     assert st.snapshot(T + 21).last_event_at == T + 5
     st.apply(HostHealth("lb2", "retrying", T + 22, retry_in=1.0))
     assert st.snapshot(T + 22).last_event_at == T + 20  # a lost proxy has its own banner
+
+
+def test_an_unreadable_stub_status_makes_connections_unknown() -> None:
+    st = _state()
+    st.apply(_config("lb1", UpstreamServer(A), UpstreamServer(B)))
+    st.apply(StubStatus("web1", T, 7, 0, 1, 6, 10, 10, 20))
+    assert _backend(st.snapshot(T), A).active_connections == 7
+    st.apply(StubStatus("web1", T + 2, 0, 0, 0, 0, 0, 0, 0, error="ConnectError"))
+    assert _backend(st.snapshot(T + 2), A).active_connections is None
