@@ -49,7 +49,7 @@ class AuditLog:
     def record(self, kind: str, action: str, cluster: str, data: Mapping[str, Any]) -> AuditRecord:
         rec = AuditRecord(
             at=time.time(), kind=kind, action=action, cluster=cluster,
-            local_user=_local_user(), local_host=socket.gethostname(), data=data,
+            local_user=local_user(), local_host=socket.gethostname(), data=data,
         )
         line = json.dumps(rec.to_json(), sort_keys=False, default=str) + "\n"
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +76,8 @@ class AuditLog:
             return
 
 
-def _local_user() -> str:
+def local_user() -> str:
+    """Who runs this Switchboard: the name the audit, the lock and the proxies' syslog give."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):

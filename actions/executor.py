@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -26,7 +25,7 @@ from dataclasses import replace
 from typing import Literal
 
 from actions import leftovers
-from actions.audit import AuditLog
+from actions.audit import AuditLog, local_user
 from actions.expect import StepRunner, StubSource, unknown_keys
 from actions.intents import Drain
 from actions.locks import STALE_AFTER, LockBusy, ProxyLocks
@@ -370,7 +369,7 @@ class _Run:
         return out
 
     async def _syslog(self, result: ExecutionResult) -> None:
-        who = f"{_local_user()}@{socket.gethostname()}"
+        who = f"{local_user()}@{socket.gethostname()}"
         outcome = "ok" if result.ok else "refused" if result.refused else "FAILED"
         line = f"{who}: {self.plan.title}: {outcome} ({result.duration_s:.1f} s)"
         for host in self.hosts:
@@ -380,9 +379,3 @@ class _Run:
             except RemoteError:
                 continue
 
-
-def _local_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "?"

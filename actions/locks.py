@@ -12,7 +12,6 @@ that owner is certainly gone, and the removal is reported, never silent.
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actions.audit import local_user
 from actions.runner import RemoteRunner
 from switchboard.errors import RemoteError, SwitchboardError
 from switchboard.remote import command, privileged
@@ -124,7 +124,7 @@ class ProxyLocks:
     action: str = ""
     stale_after: float = STALE_AFTER
     owner: Owner = field(default_factory=lambda: Owner(
-        _local_user(), socket.gethostname(), os.getpid(), 0.0, "", uuid.uuid4().hex,
+        local_user(), socket.gethostname(), os.getpid(), 0.0, "", uuid.uuid4().hex,
         _machine_id()))
     held: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)  # dead owners' locks this run removed
@@ -211,9 +211,3 @@ def _machine_id() -> str:
         return ""
     return hashlib.sha256(raw.encode()).hexdigest()[:16] if raw else ""
 
-
-def _local_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid())
