@@ -44,7 +44,7 @@ from actions.plan import (
 )
 from actions.rules import Refused, Target, change_for, check, resolve_backend
 from state.nginxconf import glob_matches, split_host_port, upstream_drift
-from state.upstreams import ProxyConfig
+from state.upstreams import ProxyConfig, bracket_host
 from switchboard.errors import SwitchboardError
 
 DEFAULT_PID_FILE = "/run/nginx.pid"  # Debian's compiled-in default
@@ -237,9 +237,9 @@ def _wait_drained(host: str, target: Target, timeout: float) -> Step:
                     expect={"stub_status": target.server.address, "timeout": timeout,
                             "undo_on_failure": False})
     ip, port = split_host_port(forms[0])
-    dst = f"[{ip}]" if ":" in ip else ip
     return Step("wait_drained", host, f"no connection left from {host} to {forms[0]}",
-                ("ss", "-Htn", "state", "established", "dst", dst, "dport", "=", f":{port}"),
+                ("ss", "-Htn", "state", "established", "dst", bracket_host(ip), "dport", "=",
+                 f":{port}"),
                 expect={"empty": True, "interval": 1.0, "timeout": timeout,
                         "undo_on_failure": False})
 

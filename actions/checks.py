@@ -15,7 +15,9 @@ import httpx
 
 from actions.report import CheckFailed, LocalCheck, Progress
 from actions.runner import RemoteRunner
+from state.ha import holds_address, link_up, node_alive, nodes_and_links, sections
 from state.snapshot import BackendView, Snapshot
+from state.upstreams import bracket_host
 from switchboard.remote import privileged
 
 SnapshotSource = Callable[[], Snapshot | None]
@@ -51,8 +53,7 @@ def failover_problems(snap: Snapshot | None, active: str, target: str) -> list[s
         if proxy.connection != "connected":
             out.append(f"{target} is not reachable over SSH ({proxy.connection}"
                        f"{': ' + proxy.connection_error if proxy.connection_error else ''})")
-        if proxy.ha_node_status is not None and proxy.ha_node_status.lower() not in (
-                "active", "up"):
+        if proxy.ha_node_status is not None and not node_alive(proxy.ha_node_status):
             out.append(f"Heartbeat says {target} is {proxy.ha_node_status}")
     if snap.drift:
         out.append("the proxies' upstreams differ, so traffic would change with the VIP: "
@@ -60,10 +61,11 @@ def failover_problems(snap: Snapshot | None, active: str, target: str) -> list[s
     return out
 
 
-# $1 the peer's node name: its status, then "<link> <status>" per heartbeat link to it.
-PEER_SH = ('echo "node $(cl_status nodestatus "$1" 2>&1)"; '
+# $1 the peer's node name: its status and that of every heartbeat link to it, in the
+# HA poller's "@@ node N" / "@@ link N L" sections so one parser reads both.
+PEER_SH = ('printf "@@ node %s\\n" "$1"; cl_status nodestatus "$1" 2>&1; '
            'for l in $(cl_status listhblinks "$1" 2>/dev/null); do '
-           'echo "link $l $(cl_status hblinkstatus "$1" "$l" 2>&1)"; done')
+           'printf "@@ link %s %s\\n" "$1" "$l"; cl_status hblinkstatus "$1" "$l" 2>&1; done')
 
 
 def peer_links(runner: RemoteRunner, sudo: Mapping[str, bool], host: str, peer: str,
@@ -73,16 +75,11 @@ def peer_links(runner: RemoteRunner, sudo: Mapping[str, bool], host: str, peer: 
     async def run(progress: Progress) -> str:
         done = await runner.run(host, privileged(["sh", "-c", PEER_SH, "sh", peer_node],
                                                  sudo=sudo.get(host, False)), timeout=15.0)
-        node, links = "", {}
-        for line in done.stdout.splitlines():
-            words = line.split()
-            if words[:1] == ["node"]:
-                node = " ".join(words[1:])
-            elif words[:1] == ["link"] and len(words) >= 3:
-                links[words[1]] = " ".join(words[2:])
-        if node.lower() not in ("active", "up"):
+        nodes, links_of = nodes_and_links(sections(done.stdout))
+        node, links = nodes.get(peer_node, ""), links_of.get(peer_node, {})
+        if not node_alive(node):
             raise CheckFailed(f"Heartbeat on {host} says {peer} is {node or 'unknown'}")
-        bad = {name: state for name, state in links.items() if state.lower() != "up"}
+        bad = {name: state for name, state in links.items() if not link_up(state)}
         if not links or bad:
             what = ", ".join(f"{n} {s}" for n, s in bad.items()) or "no heartbeat link listed"
             raise CheckFailed(f"Heartbeat on {host}: links to {peer}: {what}")
@@ -104,7 +101,7 @@ def vip_moved(runner: RemoteRunner, sudo: Mapping[str, bool], vip: str, old: str
             for host in (new, old):
                 done = await runner.run(host, privileged(["ip", "-o", "addr", "show"],
                                                          sudo=False), timeout=10.0)
-                where[host] = _has_address(done.stdout, vip)
+                where[host] = holds_address(done.stdout.splitlines(), vip)
             if where[new] and not where[old]:
                 return f"{vip} on {new} only ({clock() - start:.1f} s)"
             if clock() - start >= timeout:
@@ -113,14 +110,6 @@ def vip_moved(runner: RemoteRunner, sudo: Mapping[str, bool], vip: str, old: str
             await sleep(0.25)
 
     return LocalCheck("verify", new, f"VIP {vip} moved from {old} to {new} (ip -o addr)", run)
-
-
-def _has_address(ip_o_addr: str, address: str) -> bool:
-    for line in ip_o_addr.splitlines():
-        fields = line.split()
-        if len(fields) > 3 and fields[3].split("/")[0] == address:
-            return True
-    return False
 
 
 def requests_through_vip(vip: str, new: str, snapshot: SnapshotSource, *,
@@ -133,7 +122,7 @@ def requests_through_vip(vip: str, new: str, snapshot: SnapshotSource, *,
     async def run(progress: Progress) -> str:
         before = _proxy_requests(snapshot(), new)
         failures: list[str] = []
-        host = f"[{vip}]" if ":" in vip else vip
+        host = bracket_host(vip)
         async with httpx.AsyncClient(timeout=5.0, trust_env=False,
                                      transport=transport) as client:
             for i in range(count):

@@ -36,12 +36,13 @@ from actions.plan import Plan, Step
 from actions.report import CheckFailed, ExecutionResult, LocalCheck
 from actions.rules import Refused, resolve_backend
 from actions.runner import FeedRunner, RemoteRunner
-from state.nginxconf import NginxConfigError, parse_dump
+from state.nginxconf import NginxConfigError
 from state.reducer import backend_names_from
 from state.snapshot import Snapshot
 from state.upstreams import ProxyConfig
 from switchboard.errors import RemoteError
 from switchboard.inventory import Inventory
+from switchboard.nginx_parse import parse_dump
 from switchboard.remote import privileged
 
 REREAD_WAIT = 10.0  # seconds to wait for the configs read again after an action

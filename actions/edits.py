@@ -13,9 +13,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from state.nginxconf import NginxConfigError, parse_files
+from state.nginxconf import NginxConfigError
 from state.upstreams import UpstreamServer
 from switchboard.errors import SwitchboardError
+from switchboard.nginx_parse import parse_files
 
 _SPECIAL = "{};"
 

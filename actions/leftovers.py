@@ -66,8 +66,7 @@ async def find(runner: RemoteRunner, files: Mapping[str, Sequence[str]],
             continue
         found += parse_find(host, done.stdout)
         if done.exit_status != 0 and not done.stdout:
-            problems.append(f"{host}: could not look for leftovers: "
-                            f"{done.stderr.strip() or f'exit {done.exit_status}'}")
+            problems.append(f"{host}: could not look for leftovers: {done.failure}")
     return found, problems
 
 
@@ -86,6 +85,5 @@ async def clean(runner: RemoteRunner, leftovers: Sequence[Leftover],
             problems.append(f"could not remove leftovers: {e}")
             continue
         if done.exit_status != 0:
-            problems.append(f"{host}: could not remove {', '.join(paths)}: "
-                            f"{done.stderr.strip() or f'exit {done.exit_status}'}")
+            problems.append(f"{host}: could not remove {', '.join(paths)}: {done.failure}")
     return problems

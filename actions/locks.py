@@ -148,8 +148,7 @@ class ProxyLocks:
             self.held.append(host)
             return
         if done.exit_status != BUSY:
-            raise RemoteError(host, f"cannot take the lock {LOCK_DIR}: "
-                              f"{done.stderr.strip() or f'exit {done.exit_status}'}")
+            raise RemoteError(host, f"cannot take the lock {LOCK_DIR}: {done.failure}")
         owner, age = _busy_details(done.stdout)
         if retry and owner is not None and self._dead_here(owner):
             gone = await self.runner.run(host, privileged(
@@ -188,8 +187,7 @@ class ProxyLocks:
                 problems.append(f"{host}: could not release the lock {LOCK_DIR}: {e}")
                 continue
             if done.exit_status != 0:
-                problems.append(f"{host}: could not release the lock {LOCK_DIR}: "
-                                f"{done.stderr.strip() or f'exit {done.exit_status}'}")
+                problems.append(f"{host}: could not release the lock {LOCK_DIR}: {done.failure}")
         return problems
 
 

@@ -36,7 +36,8 @@ from rich.console import Group
 from rich.text import Text
 
 from actions.intents import Intent, intent_json
-from state.nginxconf import NginxConfigError, parse_dump
+from state.nginxconf import NginxConfigError
+from switchboard.nginx_parse import parse_dump
 from switchboard.remote import command
 
 StepKind = Literal["stage", "test", "backup", "swap", "reload", "verify", "rollback",

@@ -19,8 +19,9 @@ upstream it touches. A backend listed twice in one upstream is refused as ambigu
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from actions.edits import Change
 from actions.intents import BackendIntent, Drain, MarkDown, MarkUp, SetWeight, Undrain
@@ -29,6 +30,8 @@ from state.upstreams import METHODS_WITHOUT_BACKUP, Upstream, UpstreamServer
 from switchboard.errors import UsageError
 
 MAX_WEIGHT = 1000
+
+T = TypeVar("T")
 
 
 class Refused(UsageError):
@@ -98,6 +101,17 @@ def _known(upstreams: Sequence[Upstream], names: Mapping[str, str]) -> list[str]
     return list(dict.fromkeys(out))
 
 
+def is_last_serving(item: T, group: Iterable[T], serving: Callable[[T], bool]) -> bool:
+    """``item`` takes traffic and nothing else in ``group`` (its upstream) does, so taking it
+    out would leave nginx no server for new requests (``serving``: what taking traffic means
+    for this kind of item: a server line's flags, a backend's live state)."""
+    return serving(item) and not any(serving(o) for o in group if o is not item)
+
+
+def _serving(server: UpstreamServer) -> bool:
+    return server.takes_traffic
+
+
 def change_for(intent: BackendIntent) -> Change:
     """The edit to a server line that carries out ``intent``."""
     if isinstance(intent, SetWeight):
@@ -134,7 +148,7 @@ def check(intent: BackendIntent, target: Target, host: str = "") -> list[str]:
     elif isinstance(intent, MarkDown | Drain):
         if srv.down:
             raise Refused(f"{where} is already down; nothing to change")
-        if srv.takes_traffic and not others_serving:
+        if is_last_serving(srv, ups.servers, _serving):
             raise Refused(f"{where} is the last server taking traffic; marking it down would "
                           "make nginx answer 502 to every request. Mark another server up first")
         if srv.takes_traffic and len(others_serving) == 1:
@@ -148,7 +162,7 @@ def check(intent: BackendIntent, target: Target, host: str = "") -> list[str]:
                           "method; use `down` to take the server out instead")
         if srv.backup:
             raise Refused(f"{where} is already a backup; nothing to change")
-        if srv.takes_traffic and not others_serving:
+        if is_last_serving(srv, ups.servers, _serving):
             raise Refused(f"{where} is the last server taking traffic; as a backup it would "
                           "only serve when others fail and nginx refuses an all-backup group")
         if not any(s is not srv and not s.backup for s in ups.servers):

@@ -17,6 +17,11 @@ class Completed:
     stdout: str
     stderr: str
 
+    @property
+    def failure(self) -> str:
+        """Why it failed, for a message: what it said on stderr, else its exit status."""
+        return self.stderr.strip() or f"exit {self.exit_status}"
+
 
 class RemoteRunner(Protocol):
     """Runs commands on the cluster's hosts.

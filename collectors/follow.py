@@ -22,36 +22,57 @@ from dataclasses import dataclass, field
 
 SCRIPT = r"""
 exec 2>/dev/null 3>&1
-f=$1 tag=$2 ino=$3 off=$4 rot=$5 poll=$6 max=$7 settle=$8 tick=$9 last=${10}
+f=$1 tag=$2 ino=$3 off=$4 rot=$5 poll=$6 max=$7 settle=$8 tick=$9 last=${10} fast=${11:-$6}
 say() { printf '%s %s\n' "$tag" "$*" || exit 0; }
 # Files are read through descriptors (4: PATH, 5: PATH.1) opened once per poll, so a rename
 # between looking at a file and reading it cannot make us read another file.
 st() { stat -L -c '%i %s' "$1" || echo '- 0'; }
+# hexof FILE SKIP COUNT: COUNT bytes of FILE from SKIP, in hex (fewer where the file ends)
+hexof() { od -An -v -tx1 -j "$2" -N "$3" "$1" | tr -d ' \n'; }
 # tailhex FILE OFFSET: the (up to) 64 bytes before OFFSET, in hex: what we read last
 tailhex() {
   [ "$2" -gt 0 ] || return 0
   s=$(($2 - 64)); [ "$s" -lt 0 ] && s=0
-  tail -c +"$((s + 1))" "$1" | head -c "$(($2 - s))" | od -An -v -tx1 | tr -d ' \n'
+  hexof "$1" "$s" "$(($2 - s))"
 }
-# chunk FILE SIZE: send FILE's bytes from $off up to SIZE (at most $max of them)
+# chunk FILE SIZE: send FILE's bytes from $off up to SIZE (at most $max of them); the bytes
+# we read last (and a file's first bytes) are read again after sending: shorter than they
+# must be, the file was cut meanwhile and last is '?' (unknown), to be verified at once.
 chunk() {
   k=$(($2 - off)); [ "$k" -gt "$max" ] && k=$max
+  from=$off
   say DATA "$ino" "$off" "$rot"
   n=$(tail -c +"$((off + 1))" "$1" | head -c "$k" | tee /dev/fd/3 | wc -c | tr -d ' ')
   printf '\n%s END %s\n' "$tag" "$n" || exit 0
-  off=$((off + n)); last=$(tailhex "$1" "$off")
+  off=$((off + n)); last=$(tailhex "$1" "$off"); w=$off; [ "$w" -gt 64 ] && w=64
+  if [ "${#last}" -ne $((w * 2)) ]; then last='?' verify=1
+  elif [ "$from" = 0 ]; then
+    head=$(hexof "$1" 0 64); [ "${#head}" -ge $((w * 2)) ] || head=
+  fi
+}
+# copied: PATH.1 (on 5) is a copy of the file we read, taken before it was truncated: it
+# holds what we read last at our offset, or it starts as our file did (head) and we read
+# past its end (lines written between the copy and the truncation) or lost our last bytes
+copied() {
+  [ "$rino" != - ] || return 1
+  if [ "$last" != '?' ] && [ "$rsize" -ge "$off" ] && \
+     [ "$(tailhex /dev/fd/5 "$off")" = "$last" ]; then return 0; fi
+  [ -n "$head" ] && { [ "$last" = '?' ] || [ "$rsize" -lt "$off" ]; } && \
+    [ "$(hexof /dev/fd/5 0 $((${#head} / 2)))" = "$head" ]
 }
 open4() { if command exec 4< "$f"; then st /dev/fd/4; else exec 4<&-; echo '- 0'; fi; }
 open5() { if command exec 5< "$f.1"; then st /dev/fd/5; else exec 5<&-; echo '- 0'; fi; }
 if [ -e "$f" ] && ! [ -r "$f" ]; then say ERROR "cannot read $f: permission denied"; exit 3; fi
-verify=1
+verify=1 hot=0
 if [ -z "$ino" ]; then
   open4 >/dev/null; set -- $(st /dev/fd/4); ino=$1 off=$2
   [ "$ino" = - ] && off=0
-  last=$(tailhex /dev/fd/4 "$off")
+  last=$(tailhex /dev/fd/4 "$off") head=
+  [ "$off" -gt 0 ] && head=$(hexof /dev/fd/4 0 64)
   open5 >/dev/null; set -- $(st /dev/fd/5); rot=$1
   say START "$ino" "$off" "$rot" "$last"
 else
+  head=
   say RESUME "$ino" "$off" "$rot"
 fi
 i=0
@@ -59,30 +80,38 @@ while :; do
   open4 >/dev/null; set -- $(st /dev/fd/4); cino=$1 csize=$2
   open5 >/dev/null; set -- $(st /dev/fd/5); rino=$1 rsize=$2
   if [ "$ino" = - ]; then
-    if [ "$cino" != - ]; then ino=$cino off=0 last=; say FILE "$ino" 0 "$rot"; continue; fi
+    if [ "$cino" != - ]; then ino=$cino off=0 last= head=; say FILE "$ino" 0 "$rot"; continue; fi
   elif [ "$cino" = "$ino" ]; then
     # Truncated in place? Shorter than our offset, or (after a copy appeared at PATH.1, or
     # after a reconnect) no longer holding what we read last: copytruncate, regrown since.
     cut=0
     if [ "$csize" -lt "$off" ]; then cut=1
+    elif [ "$off" = 0 ]; then
+      # Nothing read yet (a file that just appeared): a new PATH.1 that this file no longer
+      # starts with was copied from it before it was truncated, all of it still unread.
+      if [ "$rino" != - ] && [ "$rino" != "$rot" ] && [ "$rsize" -gt 0 ]; then
+        w=$rsize; [ "$w" -gt 64 ] && w=64
+        [ "$(hexof /dev/fd/4 0 "$w")" = "$(hexof /dev/fd/5 0 "$w")" ] || cut=1
+      fi
     elif [ "$verify" = 1 ] || { [ "$rino" != - ] && [ "$rino" != "$rot" ]; }; then
-      [ "$(tailhex /dev/fd/4 "$off")" = "$last" ] || cut=1
+      { [ "$last" != '?' ] && [ "$(tailhex /dev/fd/4 "$off")" = "$last" ]; } || cut=1
     fi
     verify=0
     if [ "$cut" = 1 ]; then
       # copytruncate copies before it truncates: look at PATH.1 again, it is complete now
       open5 >/dev/null; set -- $(st /dev/fd/5); rino=$1 rsize=$2
-      if [ "$rino" != - ] && [ "$rsize" -ge "$off" ] && \
-         [ "$(tailhex /dev/fd/5 "$off")" = "$last" ]; then
-        while [ "$off" -lt "$rsize" ]; do chunk /dev/fd/5 "$rsize"; done
+      if copied; then
+        while [ "$off" -lt "$rsize" ]; do
+          chunk /dev/fd/5 "$rsize"; [ "$n" -gt 0 ] || break
+        done
       else
         say GAP "$ino" "$off" "$rot" truncated
       fi
-      rot=$rino off=0 last=
+      rot=$rino off=0 last= head=
       say FILE "$ino" 0 "$rot"
       continue
     fi
-    if [ "$csize" -gt "$off" ]; then chunk /dev/fd/4 "$csize"; continue; fi
+    if [ "$csize" -gt "$off" ]; then chunk /dev/fd/4 "$csize"; hot=20; continue; fi
   else
     # PATH names another file now (or none): the one we read was renamed or removed
     if [ "$rino" = "$ino" ]; then
@@ -97,14 +126,15 @@ while :; do
     else
       say GAP "$ino" "$off" "$rot" rotated; rot=$rino
     fi
-    ino=$cino off=0 last=
+    ino=$cino off=0 last= head=
     [ "$ino" = - ] || say FILE "$ino" 0 "$rot"
     continue
   fi
   i=$((i + 1))
   # a periodic line: the client sees we are alive, and we die soon after it has gone
   if [ "$i" -ge "$tick" ]; then i=0; say TICK "$ino" "$off" "$rot"; fi
-  sleep "$poll"
+  # a log that was just written to is looked at again soon: its next lines are due
+  if [ "$hot" -gt 0 ]; then hot=$((hot - 1)); sleep "$fast"; else sleep "$poll"; fi
 done
 """
 

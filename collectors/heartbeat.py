@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import time
 from collections.abc import Callable
 
@@ -11,6 +10,7 @@ import asyncssh
 
 from collectors.ssh import HostSession, describe_error
 from state.events import Event, HaStatus
+from state.ha import holds_address, nodes_and_links, one_word, sections
 from switchboard.errors import RemoteError
 
 # Every section starts with a line "@@ NAME ARGS"; cl_status never prints "@@".
@@ -32,54 +32,21 @@ exit 0
 """
 
 
-def sections(text: str) -> list[tuple[list[str], list[str]]]:
-    """The script's output as (header words, body lines) in order."""
-    out: list[tuple[list[str], list[str]]] = []
-    for line in text.splitlines():
-        if line.startswith("@@ "):
-            out.append((line[3:].split(), []))
-        elif out:
-            out[-1][1].append(line)
-    return out
-
-
-def addresses(ip_output: list[str]) -> set[str]:
-    """Every address in ``ip -o addr show`` (or ``ip -br addr``) lines, without prefix length."""
-    found: set[str] = set()
-    for line in ip_output:
-        for word in line.split():
-            candidate = word.split("/", 1)[0]
-            if "/" not in word and candidate == word:
-                continue
-            try:
-                found.add(str(ipaddress.ip_address(candidate)))
-            except ValueError:
-                continue
-    return found
-
-
-def _word(body: list[str]) -> str:
-    """The answer of a one-word cl_status command, ignoring blank and log lines."""
-    words = [ln.strip() for ln in body if ln.strip()]
-    return words[-1] if words else ""
-
-
 def parse(host: str, text: str, vip: str, at: float) -> HaStatus:
     """Turn one poll's output into an HaStatus (pure: tested on recorded output)."""
     local = ""
     running = False
     error: str | None = None
     resources = ""
-    nodes: dict[str, str] = {}
-    links: dict[str, dict[str, str]] = {}
-    held: set[str] = set()
+    ip_lines: list[str] = []
     hb_text = ""
-    for header, body in sections(text):
+    parts = sections(text)
+    for header, body in parts:
         kind, args = header[0], header[1:]
         if kind == "uname":
-            local = _word(body)
+            local = one_word(body)
         elif kind == "addr":
-            held = addresses(body)
+            ip_lines = body
         elif kind == "hbstatus":
             hb_text = " ".join(ln.strip() for ln in body if ln.strip())
         elif kind == "rc":
@@ -87,17 +54,13 @@ def parse(host: str, text: str, vip: str, at: float) -> HaStatus:
             if not running:
                 error = hb_text or f"cl_status hbstatus exited with {args[0] if args else '?'}"
         elif kind == "rscstatus":
-            resources = _word(body)
-        elif kind == "node" and args:
-            nodes[args[0]] = _word(body)
-        elif kind == "link" and len(args) >= 2:
-            links.setdefault(args[0], {})[args[1]] = _word(body)
-    if "rc" not in {h[0] for h, _ in sections(text)}:
+            resources = one_word(body)
+    if "rc" not in {h[0] for h, _ in parts}:
         error = error or "no answer from cl_status (is Heartbeat installed?)"
-    vip_addr = vip.split("/", 1)[0].strip()
+    nodes, links = nodes_and_links(parts)
     return HaStatus(host=host, at=at, heartbeat_running=running, local_node=local, nodes=nodes,
-                    links=links, resources=resources, holds_vip=bool(vip_addr) and vip_addr in held,
-                    error=error)
+                    links=links, resources=resources,
+                    holds_vip=holds_address(ip_lines, vip), error=error)
 
 
 class HeartbeatPoller:

@@ -12,9 +12,10 @@ import asyncssh
 
 from collectors.ssh import HostSession, describe_error
 from state.events import ConfigRead, Event
-from state.nginxconf import NginxConfigError, parse_dump, split_host_port
+from state.nginxconf import NginxConfigError, proxy_config, split_dump, split_host_port
 from state.upstreams import ProxyConfig
 from switchboard.errors import RemoteError
+from switchboard.nginx_parse import parse_files
 
 # One round trip for all names; "@@ NAME" then getent's lines ("ADDR STREAM name", ...).
 RESOLVE_SCRIPT = 'for n in "$@"; do printf "@@ %s\\n" "$n"; getent ahosts "$n"; done; exit 0'
@@ -96,14 +97,16 @@ class ConfigReader:
                               error=f"nginx -T exited with {result.exit_status}: "
                                     f"{_last_lines(result.stderr or result.stdout)}")
         try:
-            config = parse_dump(result.stdout, host)
+            files = split_dump(result.stdout, host)
+            parsed = parse_files(files, host)
+            config = proxy_config(host, files, parsed)
         except NginxConfigError as e:
             return ConfigRead(host, self._clock(), None, error=str(e))
         error = None
         names = names_to_resolve(config)
         if names:
             try:
-                config = parse_dump(result.stdout, host, hosts=await self._resolve(names))
+                config = proxy_config(host, files, parsed, hosts=await self._resolve(names))
             except (RemoteError, OSError, asyncssh.Error) as e:
                 # unresolved names only cost the mapping of logged addresses: keep the config
                 error = f"cannot resolve server names: {describe_error(e)}"

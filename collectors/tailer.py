@@ -19,6 +19,9 @@ from state.events import ActionNote, Event, LogBatch, LogGap, Request
 
 log = logging.getLogger(__name__)
 
+# While lines keep coming the follower looks this often (a quiet log: every ``poll``), so a
+# busy log's lines reach the state within tens of milliseconds
+FAST_POLL = 0.05
 READ_SIZE = 256 * 1024  # one read of the stream; a busy log fills it, a quiet one gives less
 
 
@@ -62,7 +65,7 @@ class LogTailer:
         p = self.position
         return ["sh", "-c", SCRIPT, "sh", self.path, tag, p.inode, str(p.offset), p.rotated,
                 f"{self._poll:g}", str(self._chunk), str(self._settle), str(self._tick),
-                p.last.hex()]
+                p.last.hex(), f"{min(self._poll, FAST_POLL):g}"]
 
     async def run(self) -> None:
         """Follow forever: one remote follower per connection, resumed where the last ended."""

@@ -45,6 +45,12 @@ def check_bounds(rate: float, seconds: float) -> None:
         raise UsageError(f"--seconds must be in (0, {MAX_SECONDS:.0f}], not {seconds}")
 
 
+def numbered(url: str, i: int) -> str:
+    """``url`` asking for request number ``i``: every line it leaves in an access log is
+    unique, so a test can tell a line lost from a line counted twice."""
+    return f"{url}{'&' if '?' in url else '?'}seq={i}"
+
+
 def default_urls() -> list[str]:
     return [f"http://{topology.VIP}{p}" for p in PATHS]
 
@@ -90,7 +96,7 @@ async def _run(rate: float, seconds: float, urls: list[str]) -> Result:
                     await asyncio.sleep(delay)
                 await gate.acquire()
                 result.sent += 1
-                group.create_task(one(urls[i % len(urls)]))
+                group.create_task(one(numbered(urls[i % len(urls)], i)))
         result.seconds = time.monotonic() - start
     return result
 

@@ -1,13 +1,88 @@
-"""Derives the pair's HA view (active, standby, split brain, dead peer, links) from HaStatus."""
+"""Derives the pair's HA view (active, standby, split brain, dead peer, links) from HaStatus.
+
+Also reads the raw answers that view is made of (``ip -o addr``, ``cl_status``), so the HA
+poller and the failover checks judge them alike.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import ipaddress
+from collections.abc import Iterable, Mapping, Sequence
 
 from state.events import HaStatus
 from state.snapshot import HaView
 
 _LOCAL_RESOURCES = frozenset({"local", "all"})
+_ALIVE = frozenset({"active", "up"})
+
+Sections = list[tuple[list[str], list[str]]]
+
+
+def addresses(ip_output: Iterable[str]) -> set[str]:
+    """Every local address in ``ip -o addr show`` (or ``ip -br addr``) lines, without prefix
+    length, in canonical form (a point-to-point line's ``peer`` is the other end, not ours)."""
+    found: set[str] = set()
+    for line in ip_output:
+        words = line.split()
+        if len(words) > 3 and words[2] in ("inet", "inet6"):
+            candidates = words[3:4]
+        else:
+            candidates = [w for w in words[2:] if "/" in w]
+        for word in candidates:
+            try:
+                found.add(str(ipaddress.ip_address(word.split("/", 1)[0])))
+            except ValueError:
+                continue
+    return found
+
+
+def holds_address(ip_output: Iterable[str], address: str) -> bool:
+    """Whether ``ip -o addr show`` lines list ``address`` (its ``/prefix`` ignored)."""
+    try:
+        wanted = str(ipaddress.ip_address(address.split("/", 1)[0].strip()))
+    except ValueError:
+        return False
+    return wanted in addresses(ip_output)
+
+
+def sections(text: str) -> Sections:
+    """Output made of ``@@ NAME ARGS`` headers as (header words, body lines), in order."""
+    out: Sections = []
+    for line in text.splitlines():
+        if line.startswith("@@ "):
+            out.append((line[3:].split() or [""], []))  # a bare "@@ " names nothing we read
+        elif out:
+            out[-1][1].append(line)
+    return out
+
+
+def one_word(body: Sequence[str]) -> str:
+    """The answer of a one-word ``cl_status`` command, ignoring blank and log lines."""
+    words = [ln.strip() for ln in body if ln.strip()]
+    return words[-1] if words else ""
+
+
+def nodes_and_links(parts: Sections) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """``cl_status`` words from ``@@ node NODE`` (nodestatus) and ``@@ link NODE LINK``
+    (hblinkstatus) sections: node -> word, and node -> link -> word."""
+    nodes: dict[str, str] = {}
+    links: dict[str, dict[str, str]] = {}
+    for header, body in parts:
+        if header[:1] == ["node"] and len(header) >= 2:
+            nodes[header[1]] = one_word(body)
+        elif header[:1] == ["link"] and len(header) >= 3:
+            links.setdefault(header[1], {})[header[2]] = one_word(body)
+    return nodes, links
+
+
+def node_alive(word: str) -> bool:
+    """Heartbeat's word for a node that takes part in the cluster."""
+    return word.lower() in _ALIVE
+
+
+def link_up(word: str) -> bool:
+    """Heartbeat's word for a link that carries heartbeats."""
+    return word.lower() == "up"
 
 
 def derive(statuses: Mapping[str, HaStatus], *, proxies: Sequence[str], driver: str,
@@ -35,7 +110,7 @@ def derive(statuses: Mapping[str, HaStatus], *, proxies: Sequence[str], driver: 
     # only the links each proxy sees towards its peers count.
     bad_links = sorted({f"{node}/{link} {state}" for s in known
                         for node, links in s.links.items() if node != s.local_node
-                        for link, state in links.items() if state.lower() != "up"})
+                        for link, state in links.items() if not link_up(state)})
     return HaView(
         driver=driver,
         vip=vip,

@@ -1,32 +1,35 @@
-"""Turns the text of ``nginx -T`` into a :class:`state.upstreams.ProxyConfig`.
-
-Pure in effect: the only I/O is the private temporary directory :func:`parse_files` needs
-because crossplane parses files, not strings; it never touches the host's configuration.
+"""Turns the files of ``nginx -T`` and crossplane's parse of them into a ProxyConfig (pure).
 
 ``nginx -T`` prints every file nginx read, each after a ``# configuration file PATH:`` line
 and followed by one extra newline, so the sections give back each file's exact text and
 crossplane's line numbers are the real ones. Each file is parsed alone (``single=True``) and
 the ``include`` directives are followed here, against the printed files, so that the context
 of every directive (``http``, ``server``...) is known without touching the host's disk.
+
+crossplane reads only files, so running it is left to :mod:`switchboard.nginx_parse`; this
+module takes its payloads as data.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import posixpath
 import re
-import tempfile
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
-import crossplane
-
-from state.upstreams import Method, ProxyConfig, Upstream, UpstreamServer
+from state.upstreams import (
+    Method,
+    ProxyConfig,
+    Upstream,
+    UpstreamServer,
+    join_host_port,
+)
 from switchboard.errors import SwitchboardError
 
 Stmt = dict[str, Any]  # one crossplane statement: directive, line, args, block
+Payload = Mapping[str, Any]  # what crossplane.parse returns for one file
 
 COMBINED = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
@@ -74,55 +77,43 @@ def split_dump(text: str, host: str = "") -> dict[str, str]:
     return files
 
 
-def parse_files(files: Mapping[str, str], host: str = "") -> dict[str, list[Stmt]]:
-    """Each file's statements as crossplane parses it alone, keyed by the real path.
+def statements(payloads: Mapping[str, Payload], host: str = "") -> dict[str, list[Stmt]]:
+    """Each file's statements from crossplane's payload for that file parsed alone.
 
-    crossplane reads only from disk, so the texts go through one private temporary
-    directory that never outlives this call.
+    ``payloads`` maps each real path to the payload of ``crossplane.parse(copy, single=True)``
+    on a copy of that file; the copy's name is taken out of crossplane's error messages.
     """
     parsed: dict[str, list[Stmt]] = {}
-    with tempfile.TemporaryDirectory(prefix="switchboard-conf-") as tmp:
-        for i, (path, text) in enumerate(files.items()):
-            fname = os.path.join(tmp, f"{i}.conf")
-            with open(fname, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            payload = crossplane.parse(fname, single=True, comments=False,
-                                       check_ctx=False, check_args=False)
-            for err in payload["errors"]:
-                message = str(err["error"]).replace(f" in {fname}", "")
-                message = re.sub(r":\d+$", "", message)
-                raise NginxConfigError(host, message, file=path, line=err.get("line"))
-            parsed[path] = _drop_comments(payload["config"][0]["parsed"])
+    for path, payload in payloads.items():
+        for err in payload["errors"]:
+            message = str(err["error"]).replace(f" in {err.get('file', '')}", "")
+            message = re.sub(r":\d+$", "", message)
+            raise NginxConfigError(host, message, file=path, line=err.get("line"))
+        parsed[path] = _drop_comments(payload["config"][0]["parsed"])
     return parsed
 
 
 def _drop_comments(stmts: list[Stmt]) -> list[Stmt]:
     """crossplane reports comments found between arguments even with ``comments=False``."""
-    out = []
-    for stmt in stmts:
-        if stmt["directive"] == "#":
-            continue
-        if "block" in stmt:
-            stmt["block"] = _drop_comments(stmt["block"])
-        out.append(stmt)
-    return out
+    return [{**stmt, "block": _drop_comments(stmt["block"])} if "block" in stmt else stmt
+            for stmt in stmts if stmt["directive"] != "#"]
 
 
-def parse_dump(text: str, host: str, *, hosts: Mapping[str, Sequence[str]] | None = None
-               ) -> ProxyConfig:
-    """Read one proxy's ``nginx -T`` output.
+def proxy_config(host: str, files: Mapping[str, str], parsed: Mapping[str, list[Stmt]], *,
+                 hosts: Mapping[str, Sequence[str]] | None = None) -> ProxyConfig:
+    """One proxy's configuration from its ``nginx -T`` files (:func:`split_dump`, the first
+    is the main file) and their statements (:func:`statements`).
 
     ``hosts`` maps a host name written in a ``server`` line to the addresses it resolves to,
     so that ``resolved`` can hold the ``ip:port`` forms nginx logs; IP literals and unix
     sockets need no mapping.
     """
-    files = split_dump(text, host)
-    walker = _Walker(host, files, parse_files(files, host), hosts or {})
+    walker = _Walker(host, files, parsed, hosts or {})
     main = next(iter(files))
     walker.walk(main, walker.parsed[main], ())
     log_formats = {"combined": (COMBINED, False), **walker.log_formats}
     return ProxyConfig(host=host, upstreams=tuple(walker.upstreams), log_formats=log_formats,
-                       access_logs=walker.access_logs, files=files,
+                       access_logs=walker.access_logs, files=dict(files),
                        includes=tuple(walker.includes), pid_file=walker.pid_file)
 
 
@@ -154,8 +145,8 @@ def resolved_forms(address: str, hosts: Mapping[str, Sequence[str]] | None = Non
         ip = ipaddress.ip_address(host)
     except ValueError:
         ips = [ipaddress.ip_address(a) for a in (hosts or {}).get(host, ())]
-        return tuple(_format_addr(a, port) for a in ips)
-    return (_format_addr(ip, port),)
+        return tuple(join_host_port(str(a), port) for a in ips)
+    return (join_host_port(str(ip), port),)
 
 
 def split_host_port(address: str) -> tuple[str, int]:
@@ -169,14 +160,10 @@ def split_host_port(address: str) -> tuple[str, int]:
     return address, 80
 
 
-def _format_addr(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:
-    return f"[{ip.compressed}]:{port}" if ip.version == 6 else f"{ip}:{port}"
-
-
 class _Walker:
     """Follows includes from the main file, collecting what a ProxyConfig needs."""
 
-    def __init__(self, host: str, files: Mapping[str, str], parsed: dict[str, list[Stmt]],
+    def __init__(self, host: str, files: Mapping[str, str], parsed: Mapping[str, list[Stmt]],
                  hosts: Mapping[str, Sequence[str]]):
         self.host = host
         self.files = files

@@ -30,7 +30,7 @@ from state.snapshot import (
     WindowStats,
 )
 from state.upstream_fields import hidden_failures
-from state.upstreams import ProxyConfig, UpstreamServer
+from state.upstreams import ProxyConfig, UpstreamServer, join_host_port
 from state.windows import AttemptWindows, CountRing
 
 if TYPE_CHECKING:
@@ -346,8 +346,7 @@ def backend_names_from(hosts: Iterable[Host]) -> dict[str, str]:
     """"address:port" as nginx logs it -> inventory name, for the web hosts."""
     out: dict[str, str] = {}
     for h in hosts:
-        address = f"[{h.address}]" if ":" in h.address else h.address
-        out[f"{address}:{h.port or 80}"] = h.name
+        out[join_host_port(h.address, h.port or 80)] = h.name
     return out
 
 

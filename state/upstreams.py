@@ -11,6 +11,16 @@ Method = Literal["round_robin", "ip_hash", "hash", "least_conn", "random"]
 METHODS_WITHOUT_BACKUP: frozenset[str] = frozenset({"ip_hash", "hash", "random"})
 
 
+def bracket_host(host: str) -> str:
+    """A host as it stands before ``:port`` or in a URL: an IPv6 literal in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def join_host_port(host: str, port: int | str) -> str:
+    """``("::1", 8001)`` -> ``"[::1]:8001"``; ``("198.18.0.21", 80)`` -> ``"198.18.0.21:80"``."""
+    return f"{bracket_host(host)}:{port}"
+
+
 @dataclass(frozen=True)
 class UpstreamServer:
     """One ``server`` line of an upstream block, as written in the file."""

@@ -18,11 +18,13 @@ from typing import Any
 
 from actions import intents
 from actions.audit import AuditLog
+from actions.confirm import confirm_word
 from actions.dispatcher import ClusterActions
 from actions.intents import Intent
 from actions.plan import Plan
 from state.snapshot import BackendView, Snapshot
 from switchboard import inventory
+from switchboard.commands._args import seconds
 from switchboard.errors import RemoteError, UsageError
 from switchboard.inventory import Inventory
 
@@ -68,7 +70,7 @@ def register(sub: Any) -> None:
             lambda a: intents.Drain(a.backend, a.upstream))
     p.add_argument("--wait", action="store_true",
                    help="wait until the proxies hold no connection to it and the logs are quiet")
-    p.add_argument("--timeout", type=_seconds, default=300.0, metavar="S",
+    p.add_argument("--timeout", type=seconds(86400), default=300.0, metavar="S",
                    help="with --wait: give up waiting after S seconds (default 300); the "
                    "backend stays down")
     add("undrain", "put a drained backend back into service",
@@ -85,16 +87,6 @@ def _weight(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 86400:
-        raise argparse.ArgumentTypeError("must be between 0 and 86400 seconds")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -183,11 +175,9 @@ def _show(plan: Plan) -> None:
 
 
 async def _confirm(plan: Plan, intent: Intent, snap: Snapshot | None, inv: Inventory) -> bool:
-    from console import operate
-
     backend = _backend_view(intent, snap)
-    word = operate.confirm_word(intent, plan.risk, cluster=inv.name, protected=inv.protected,
-                                backend=backend, backends=snap.backends if snap else ())
+    word = confirm_word(intent, plan.risk, cluster=inv.name, protected=inv.protected,
+                        backend=backend, backends=snap.backends if snap else ())
     if word is None:
         answer = await asyncio.to_thread(input, f"Apply '{plan.title}'? [y/N] ")
         return answer.strip().lower() in ("y", "yes")

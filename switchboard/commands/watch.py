@@ -23,6 +23,7 @@ from state.logformat import (
 from state.reducer import ClusterState, backend_names_from
 from state.snapshot import WINDOWS, Snapshot
 from switchboard import inventory
+from switchboard.commands._args import seconds
 from switchboard.errors import SwitchboardError, UsageError
 
 CHUNK = 1 << 20  # bytes read at a time from a log file
@@ -38,7 +39,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true",
                    help="one JSON object per line (the documented watch schema)")
     p.add_argument("--once", action="store_true", help="print one snapshot and exit")
-    p.add_argument("--interval", type=_seconds, default=1.0, metavar="S",
+    p.add_argument("--interval", type=seconds(3600), default=1.0, metavar="S",
                    help="seconds between snapshots (default 1)")
     p.add_argument("--window", choices=WINDOWS, default="1m",
                    help="window of the per-backend figures (default 1m)")
@@ -49,16 +50,6 @@ def register(subparsers: Any) -> None:
                    help="the log_format string the file was written with (default: detect "
                    f"among {', '.join(n for n, _, _ in BUILTIN_FORMATS)})")
     p.set_defaults(run=run)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError("must be between 0 and 3600 seconds")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

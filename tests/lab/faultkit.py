@@ -18,6 +18,7 @@ import pytest
 
 from collectors.runtime import ClusterFeed
 from lab import cluster, daemons, netns, procs, topology
+from state.events import Event, LogBatch
 from state.snapshot import BackendView, ProxyView, Snapshot
 from tests.lab.conftest import Lab
 
@@ -88,6 +89,25 @@ async def lines_after(feed: ClusterFeed, host: str, offset: int,
     out = await feed.session(host).run_script(
         'tail -c +"$(($2 + 1))" -- "$1" | wc -l', path, str(offset))
     return int(out.stdout)
+
+
+class Ledger:
+    """Every request URI the feed's state applies, by proxy, in order (it wraps the state's
+    ``apply``): tells a line lost from a line counted twice where counts cannot."""
+
+    def __init__(self, feed: ClusterFeed) -> None:
+        self.uris: dict[str, list[str]] = {}
+        apply = feed.state.apply
+
+        def record(event: Event) -> None:
+            if isinstance(event, LogBatch):
+                self.uris.setdefault(event.host, []).extend(r.uri for r in event.requests)
+            apply(event)
+
+        feed.state.apply = record  # type: ignore[method-assign]
+
+    def having(self, host: str, marker: str) -> list[str]:
+        return [u for u in self.uris.get(host, []) if marker in u]
 
 
 # -- traffic -------------------------------------------------------------------------------

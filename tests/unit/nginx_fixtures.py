@@ -6,8 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from state.nginxconf import parse_dump
 from state.upstreams import ProxyConfig
+from switchboard.nginx_parse import parse_dump
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "nginx"
 CORPUS = DATA / "corpus"

@@ -55,13 +55,15 @@ class Runner:
 
 
 async def test_peer_links_need_the_peer_active_and_every_link_up() -> None:
-    ok = Runner("node active\nlink eth0 up\nlink eth1 up\n")
+    ok = Runner("@@ node lb2\nactive\n@@ link lb2 eth0\nup\n@@ link lb2 eth1\nup\n")
     detail = await peer_links(ok, {"lb1": True}, "lb1", "lb2", "lb2").run(lambda _l: None)
     assert detail == "lb2 active; links eth0 up, eth1 up"
     assert ok.calls[0][1][:4] == ("sudo", "-n", "--", "sh") and ok.calls[0][1][-1] == "lb2"
-    for out, why in (("node dead\nlink eth0 dead\n", "says lb2 is dead"),
-                     ("node active\nlink eth0 dead\n", "links to lb2: eth0 dead"),
-                     ("node active\n", "no heartbeat link listed")):
+    for out, why in (("@@ node lb2\ndead\n@@ link lb2 eth0\ndead\n", "says lb2 is dead"),
+                     ("@@ node lb2\nactive\n@@ link lb2 eth0\ndead\n",
+                      "links to lb2: eth0 dead"),
+                     ("@@ node lb2\nactive\n", "no heartbeat link listed"),
+                     ("", "says lb2 is unknown")):
         with pytest.raises(CheckFailed, match=why):
             await peer_links(Runner(out), {}, "lb1", "lb2", "lb2").run(lambda _l: None)
 

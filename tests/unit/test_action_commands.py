@@ -231,3 +231,29 @@ def test_refusals_from_the_rules_exit_2(cli_env: Path, capsys: pytest.CaptureFix
 def test_markdown_intent_from_the_command_line() -> None:
     args = cli.build_parser().parse_args(["down", "web2", "--upstream", "web_servers"])
     assert args.make_intent(args) == MarkDown("web2", "web_servers")
+
+
+def test_durations_share_one_argument_type_with_each_commands_bound(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["drain", "web1", "--wait", "--timeout", "86400"]).timeout == 86400
+    assert parser.parse_args(["watch", "--interval", "0.5"]).interval == 0.5
+    for argv, why in ((["drain", "web1", "--timeout", "0"], "between 0 and 86400 seconds"),
+                      (["watch", "--interval", "3601"], "between 0 and 3600 seconds"),
+                      (["watch", "--interval", "soon"], "not a number of seconds: 'soon'")):
+        with pytest.raises(SystemExit) as info:
+            parser.parse_args(argv)
+        assert info.value.code == 2 and why in capsys.readouterr().err
+
+
+def test_headless_commands_and_actions_do_not_import_the_textual_console() -> None:
+    import ast
+
+    root = Path(__file__).resolve().parents[2]
+    for path in [root / "switchboard" / "commands" / "actions.py",
+                 *sorted((root / "actions").glob("*.py"))]:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not [n for n in names if n.split(".")[0] in ("console", "textual")], path

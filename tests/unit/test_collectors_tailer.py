@@ -40,14 +40,15 @@ class Writer:
 
 
 class Rig:
-    def __init__(self, server: Sshd, log: Path) -> None:
+    def __init__(self, server: Sshd, log: Path, poll: float = 0.05) -> None:
         server.trust()
         self.events = Events()
         self.session = HostSession(server.host(), self.events, backoff=Backoff(0.05, 0.3))
         # A renamed file counts as finished after 1 s of quiet, as in production: a shorter
         # window would lose lines whenever a loaded runner pauses the test's writer.
         self.tailer = LogTailer(self.session, str(log), self.events, lambda _: LineEcho(),
-                                poll=0.05, settle_polls=20, tick_seconds=0.5)
+                                poll=poll, settle_polls=max(2, round(1 / poll)),
+                                tick_seconds=max(0.5, poll))
         self.tasks: list[asyncio.Task[None]] = []
 
     def seen(self) -> list[str]:
@@ -69,15 +70,28 @@ class Rig:
         assert numbers == list(range(n))
 
 
-@pytest.fixture
-async def rig(sshd: Sshd, tmp_path: Path) -> AsyncIterator[Rig]:  # noqa: F811
-    log = tmp_path / "access.log"
-    log.write_text("old line before start\n")
-    r = Rig(sshd, log)
+async def running(r: Rig) -> AsyncIterator[Rig]:
     yield r
     for t in r.tasks:
         t.cancel()
     await asyncio.gather(*r.tasks, return_exceptions=True)
+
+
+@pytest.fixture
+async def rig(sshd: Sshd, tmp_path: Path) -> AsyncIterator[Rig]:  # noqa: F811
+    log = tmp_path / "access.log"
+    log.write_text("old line before start\n")
+    async for r in running(Rig(sshd, log)):
+        yield r
+
+
+@pytest.fixture
+async def slow_rig(sshd: Sshd, tmp_path: Path) -> AsyncIterator[Rig]:  # noqa: F811
+    """A follower that looks once a second: room to act between two of its looks."""
+    log = tmp_path / "access.log"
+    log.write_text("old line before start\n")
+    async for r in running(Rig(sshd, log, poll=1.0)):
+        yield r
 
 
 async def test_follows_from_now_in_order(rig: Rig, tmp_path: Path) -> None:
@@ -119,6 +133,48 @@ async def test_copytruncate_keeps_every_line(rig: Rig, tmp_path: Path) -> None:
     await rig.until_seen(300)
     await asyncio.sleep(0.3)
     rig.assert_exactly(300)
+    assert not rig.gaps()
+
+
+async def test_copytruncate_after_lines_read_past_the_copy_is_no_gap(rig: Rig, tmp_path: Path
+                                                                     ) -> None:
+    log = tmp_path / "access.log"
+    await rig.start()
+    w = Writer(log)
+    w.write(200)
+    await rig.until_seen(200)
+    shutil.copyfile(log, str(log) + ".1")
+    w.write(50)  # between logrotate's copy and its truncate: read by us, gone from disk
+    await rig.until_seen(250)
+    os.truncate(log, 0)
+    w.write(100)
+    await rig.until_seen(350)
+    await asyncio.sleep(0.3)
+    rig.assert_exactly(350)
+    assert not rig.gaps()
+
+
+async def test_copytruncate_of_a_new_file_before_its_first_read_keeps_every_line(
+        slow_rig: Rig, tmp_path: Path) -> None:
+    rig, log = slow_rig, tmp_path / "access.log"
+    await rig.start()
+    w = Writer(log)
+    w.write(20)
+    await rig.until_seen(20)
+    os.rename(log, str(log) + ".1")
+    log.touch()
+    w.reopen()
+    new = str(log.stat().st_ino)
+    await rig.events.until(lambda: rig.tailer.position.inode == new)
+    # the follower has looked at the empty new file and sleeps a second: rotate under it
+    os.rename(str(log) + ".1", str(log) + ".2")
+    w.write(30)
+    shutil.copyfile(log, str(log) + ".1")
+    os.truncate(log, 0)
+    w.write(10)
+    await rig.until_seen(60)
+    await asyncio.sleep(1.5)
+    rig.assert_exactly(60)
     assert not rig.gaps()
 
 

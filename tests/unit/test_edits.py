@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from actions.edits import Change, EditError, edit_server, expected_args, verify_edit
-from state.nginxconf import parse_dump
 from state.upstreams import ProxyConfig, UpstreamServer
+from switchboard.nginx_parse import parse_dump
 from tests.unit.nginx_fixtures import CORPUS, MAIN, corpus_config, dump, nginx_t
 
 CASES = [

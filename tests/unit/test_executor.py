@@ -18,8 +18,8 @@ from actions.locks import LOCK_DIR, Owner
 from actions.plan import Plan, Step
 from actions.report import CheckFailed, ExecutionResult, LocalCheck
 from state.events import ActionNote
-from state.nginxconf import parse_dump
 from state.upstreams import ProxyConfig
+from switchboard.nginx_parse import parse_dump
 from tests.unit.executor_fakes import INV, NGINX_PID_MISSING, FakeCluster
 from tests.unit.nginx_fixtures import DATA
 

@@ -21,9 +21,10 @@ from actions.intents import (
     Undrain,
 )
 from actions.rules import MAX_WEIGHT, Refused, Target, change_for, check
-from state.nginxconf import NginxConfigError, parse_dump
+from state.nginxconf import NginxConfigError
 from state.upstreams import METHODS_WITHOUT_BACKUP, ProxyConfig, Upstream, UpstreamServer
 from switchboard.errors import SwitchboardError
+from switchboard.nginx_parse import parse_dump
 from tests.unit.nginx_fixtures import MAIN, dump, nginx_t
 
 # Real processes (sshd, nginx -t, a Textual pilot) or many examples: seconds, not ms.

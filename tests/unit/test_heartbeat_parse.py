@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collectors.heartbeat import addresses, parse, sections
+from collectors.heartbeat import parse
+from state.ha import (
+    addresses,
+    holds_address,
+    link_up,
+    node_alive,
+    nodes_and_links,
+    sections,
+)
 
 DATA = Path(__file__).parents[1] / "data" / "heartbeat"
 VIP = "198.18.0.100"
@@ -53,3 +61,22 @@ def test_truncated_or_empty_output_is_an_error_not_a_crash() -> None:
     s = parse("lb1", cut, VIP, 0)
     assert not s.heartbeat_running and s.error and "no answer" in s.error
     assert [h for h, _ in sections("@@ node a\nactive\n@@ x")] == [["node", "a"], ["x"]]
+    bare = parse("lb1", "@@ \nnoise\n" + _read("lb1-running.txt"), VIP, 0)
+    assert bare.heartbeat_running and bare.holds_vip  # a bare "@@ " line is no header
+
+
+def test_address_listings_give_local_addresses_in_canonical_form() -> None:
+    ptp = ["3: ppp0    inet 10.0.0.1 peer 10.0.0.2/32 scope global ppp0\\       valid_lft"]
+    assert addresses(ptp) == {"10.0.0.1"}  # the peer is the other end's address, not ours
+    lines = ["2: eth0    inet6 fd00:0:0::100/64 scope global \\       valid_lft forever"]
+    assert holds_address(lines, "fd00::100/64") and holds_address(lines, "fd00:0::100")
+    assert not holds_address(lines, "fd00::1") and not holds_address(lines, "")
+
+
+def test_cl_status_sections_read_alike_for_poller_and_failover_check() -> None:
+    text = _read("lb1-running.txt")
+    nodes, links = nodes_and_links(sections(text))
+    assert nodes == {"lb1": "active", "lb2": "active"}
+    assert links == {"lb1": {"eth0": "dead"}, "lb2": {"eth0": "up"}}
+    assert node_alive("Active") and node_alive("up") and not node_alive("dead")
+    assert link_up("UP") and not link_up("dead") and not link_up("")

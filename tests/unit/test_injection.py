@@ -22,9 +22,9 @@ from collectors.ssh import HostSession
 from collectors.supervisor import Backoff
 from collectors.tailer import LogTailer
 from state.events import LogBatch
-from state.nginxconf import parse_dump
 from switchboard import cli, remote
 from switchboard.commands import actions as commands
+from switchboard.nginx_parse import parse_dump
 from tests.unit.executor_fakes import INV, INVENTORY, FakeCluster
 from tests.unit.nginx_fixtures import dump
 from tests.unit.test_action_commands import FakeFeed

@@ -8,11 +8,14 @@ from state.nginxconf import (
     COMBINED,
     NginxConfigError,
     glob_matches,
-    parse_dump,
+    proxy_config,
     resolved_forms,
     split_dump,
+    statements,
     upstream_drift,
 )
+from state.upstreams import bracket_host, join_host_port
+from switchboard.nginx_parse import parse_dump
 from tests.unit.nginx_fixtures import DATA, MAIN, corpus_config, dump
 
 LB1 = (DATA / "lb1-nginx-T.txt").read_text()
@@ -179,3 +182,30 @@ def test_escapes_in_log_format_are_nginx_escapes() -> None:
     config = parse_dump(dump({MAIN: main}), "lb1")
     assert config.log_formats["j"] == ('{"a":"$x"}\t$y', True)
     assert config.access_logs == {"/l": "j"}
+
+
+def test_statements_and_config_come_from_crossplane_payloads_as_data() -> None:
+    # The shape crossplane.parse(copy, single=True) returns; state never reads a file itself.
+    payload = {"status": "ok", "errors": [], "config": [{"file": "/tmp/x/0.conf", "parsed": [
+        {"directive": "http", "line": 1, "args": [], "block": [
+            {"directive": "upstream", "line": 2, "args": ["u"], "block": [
+                {"directive": "server", "line": 3, "args": ["[::1]:8001", "weight=2"]},
+                {"directive": "#", "line": 3, "args": [], "comment": " between args"}]}]}]}]}
+    parsed = statements({MAIN: payload}, "lb1")
+    assert parsed[MAIN][0]["block"][0]["block"] == [
+        {"directive": "server", "line": 3, "args": ["[::1]:8001", "weight=2"]}]
+    config = proxy_config("lb1", {MAIN: "(text)"}, parsed)
+    (server,) = config.upstreams[0].servers
+    assert (server.weight, server.resolved, server.file) == (2, ("[::1]:8001",), MAIN)
+    broken = {"status": "failed", "config": [{"file": "/tmp/x/0.conf", "parsed": []}],
+              "errors": [{"file": "/tmp/x/0.conf", "line": 4,
+                          "error": 'unexpected "}" in /tmp/x/0.conf:4'}]}
+    with pytest.raises(NginxConfigError) as info:
+        statements({MAIN: broken}, "lb2")
+    assert str(info.value) == f'lb2:{MAIN}:4: unexpected "}}"'
+
+
+def test_host_and_port_are_joined_as_nginx_logs_them() -> None:
+    assert join_host_port("::1", 8001) == "[::1]:8001"
+    assert join_host_port("198.18.0.21", 80) == "198.18.0.21:80"
+    assert (bracket_host("fd00::100"), bracket_host("lb1")) == ("[fd00::100]", "lb1")

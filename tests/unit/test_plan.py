@@ -26,8 +26,9 @@ from actions import (
     verify_dump,
 )
 from actions.plan import Plan, Step
-from state.nginxconf import parse_dump, split_dump
+from state.nginxconf import split_dump
 from state.upstreams import ProxyConfig
+from switchboard.nginx_parse import parse_dump
 from tests.unit.nginx_fixtures import DATA, MAIN, corpus_config, dump
 
 LB1 = (DATA / "lb1-nginx-T.txt").read_text()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from actions import SetWeight, build_plan
 from actions.executor import Executor
-from state.nginxconf import parse_dump
+from switchboard.nginx_parse import parse_dump
 from tests.unit.executor_fakes import INV, FakeCluster
 from tests.unit.nginx_fixtures import DATA
 
