@@ -22,9 +22,15 @@ takeover. So an untested file never goes to the live path, not even for a millis
    and reload it; staged files are removed.
 
 Symlinked files (Debian's ``sites-enabled/*``) are followed with ``readlink -f`` so the link
-is kept and its target is what is staged, tested, backed up and swapped. The test needs root
-(``mount``), as do the reload and the swap. The ``.switchboard-bak`` copy stays after
-success as a manual undo; the next plan overwrites it.
+is kept and its target is what is staged, tested, backed up and swapped. The ``.switchboard-bak``
+copy stays after success as a manual undo; the next plan overwrites it.
+
+Who runs what: every step that writes, mounts, signals nginx or moves the VIP needs root
+(``Step.root``, through ``sudo -n`` where the inventory asks for sudo): stage, test
+(``unshare`` + ``mount``), backup, swap, reload, undo, ``nginx -t``/``-T`` (nginx opens its pid
+and log files), ``hb_standby``/``hb_takeover``. The reads run as the SSH user: the sha256 check
+(config files are world-readable), the worker PIDs (``ps``), the connection count (``ss``
+without ``-p``) and Heartbeat's status (``cl_status``, setgid haclient on Debian).
 """
 
 from __future__ import annotations
@@ -63,7 +69,11 @@ REMOVE_SH = _REAL + 'rm -f -- "$s"'
 TEST_SH = ('while [ "$#" -gt 1 ]; do f=$(readlink -f -- "$1") || exit 2; '
            f'mount --bind -- "${{f%/*}}/$2${{f##*/}}{STAGED_SUFFIX}" "$f" || exit 1; shift 2; '
            'done; exec nginx -t')
-WORKERS_SH = 'p=$(cat -- "$1") && kill -0 "$p" && ps -o pid=,args= --ppid "$p"'
+# Reads only (the pid file is world-readable), so it runs as the SSH user: `ps`, not `kill -0`,
+# which a user may not send to root's nginx.
+WORKERS_SH = ('p=$(cat -- "$1") && { ps -o pid= -p "$p" >/dev/null || { echo "no process $p '
+              '(from $1) is running, or /proc hides it from this user (hidepid)" >&2; exit 1; '
+              '}; } && ps -o pid=,args= --ppid "$p"')
 
 
 class DriftError(SwitchboardError):
@@ -168,7 +178,8 @@ def _transaction(configs: Mapping[str, ProxyConfig], hosts: tuple[str, ...],
     steps: list[Step] = []
     for e in edits:
         steps.append(Step("check", e.host, f"{e.path} is still the file the plan was made from",
-                          ("sha256sum", "--", e.path), expect={"sha256": e.old_sha256}))
+                          ("sha256sum", "--", e.path), expect={"sha256": e.old_sha256},
+                          root=False))
         steps.append(Step("stage", e.host, f"write the new text to {e.staged_path}",
                           _sh(STAGE_SH, e, STAGED_SUFFIX), stdin=e.new_text))
     for h in hosts:
@@ -218,11 +229,12 @@ def _reload_and_verify(host: str, config: ProxyConfig, swaps: list[Step],
     pid = config.pid_file or DEFAULT_PID_FILE
     workers = ("sh", "-c", WORKERS_SH, "sh", pid)
     steps = [Step("check", host, "master alive; record its worker PIDs", workers,
-                  expect={"record": f"workers:{host}"}),
+                  expect={"record": f"workers:{host}"}, root=False),
              *swaps,
              Step("reload", host, "nginx -s reload", ("nginx", "-s", "reload")),
              Step("verify", host, "master alive with a new generation of workers", workers,
-                  expect={"workers_changed_from": f"workers:{host}", "timeout": 10.0})]
+                  expect={"workers_changed_from": f"workers:{host}", "timeout": 10.0},
+                  root=False)]
     if servers:
         steps.append(Step("verify", host, "nginx -T shows the intended server lines",
                           ("nginx", "-T"), expect={"servers": servers}))
@@ -241,7 +253,7 @@ def _wait_drained(host: str, target: Target, timeout: float) -> Step:
                 ("ss", "-Htn", "state", "established", "dst", bracket_host(ip), "dport", "=",
                  f":{port}"),
                 expect={"empty": True, "interval": 1.0, "timeout": timeout,
-                        "undo_on_failure": False})
+                        "undo_on_failure": False}, root=False)
 
 
 def _failover(intent: Failover, configs: Mapping[str, ProxyConfig], hosts: tuple[str, ...]
@@ -255,12 +267,14 @@ def _failover(intent: Failover, configs: Mapping[str, ProxyConfig], hosts: tuple
     if target not in hosts:
         raise Refused(f"unknown proxy {target!r} (proxies: {', '.join(hosts)})")
     warnings = upstream_drift(configs[active], configs[target])
-    steps = [Step("check", h, "Heartbeat is running", ("cl_status", "hbstatus")) for h in hosts]
+    steps = [Step("check", h, "Heartbeat is running", ("cl_status", "hbstatus"), root=False)
+             for h in hosts]
     steps += [_test_live(target),
               Step("hb_standby", active, f"give every resource (VIP) to {target}",
                    (f"{HB_DIR}/hb_standby", "all")),
               Step("verify", target, f"{target} holds every resource",
-                   ("cl_status", "rscstatus"), expect={"stdout_in": ["all"], "timeout": 60.0})]
+                   ("cl_status", "rscstatus"), expect={"stdout_in": ["all"], "timeout": 60.0},
+                   root=False)]
     rollback = [Step("hb_takeover", active, f"take the resources back on {active}",
                      (f"{HB_DIR}/hb_takeover", "all"), needs="hb_standby")]
     return Plan(intent, f"{intent.describe()} ({active} → {target})", "risky", tuple(steps), (),

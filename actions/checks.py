@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
@@ -18,7 +18,6 @@ from actions.runner import RemoteRunner
 from state.ha import holds_address, link_up, node_alive, nodes_and_links, sections
 from state.snapshot import BackendView, Snapshot
 from state.upstreams import bracket_host
-from switchboard.remote import privileged
 
 SnapshotSource = Callable[[], Snapshot | None]
 Sleep = Callable[[float], Awaitable[None]]
@@ -68,13 +67,12 @@ PEER_SH = ('printf "@@ node %s\\n" "$1"; cl_status nodestatus "$1" 2>&1; '
            'printf "@@ link %s %s\\n" "$1" "$l"; cl_status hblinkstatus "$1" "$l" 2>&1; done')
 
 
-def peer_links(runner: RemoteRunner, sudo: Mapping[str, bool], host: str, peer: str,
-               peer_node: str) -> LocalCheck:
+def peer_links(runner: RemoteRunner, host: str, peer: str, peer_node: str) -> LocalCheck:
     """On ``host``: Heartbeat sees ``peer`` alive and every heartbeat link to it up."""
 
     async def run(progress: Progress) -> str:
-        done = await runner.run(host, privileged(["sh", "-c", PEER_SH, "sh", peer_node],
-                                                 sudo=sudo.get(host, False)), timeout=15.0)
+        # cl_status needs no root (Debian's is setgid haclient): as the SSH user.
+        done = await runner.run(host, ["sh", "-c", PEER_SH, "sh", peer_node], timeout=15.0)
         nodes, links_of = nodes_and_links(sections(done.stdout))
         node, links = nodes.get(peer_node, ""), links_of.get(peer_node, {})
         if not node_alive(node):
@@ -89,7 +87,7 @@ def peer_links(runner: RemoteRunner, sudo: Mapping[str, bool], host: str, peer: 
                       run)
 
 
-def vip_moved(runner: RemoteRunner, sudo: Mapping[str, bool], vip: str, old: str, new: str,
+def vip_moved(runner: RemoteRunner, vip: str, old: str, new: str,
               *, timeout: float = VIP_TIMEOUT, sleep: Sleep = asyncio.sleep,
               clock: Callable[[], float] = time.monotonic) -> LocalCheck:
     """``ip -o addr`` on both proxies until only ``new`` carries the VIP."""
@@ -99,8 +97,7 @@ def vip_moved(runner: RemoteRunner, sudo: Mapping[str, bool], vip: str, old: str
         where: dict[str, bool] = {}
         while True:
             for host in (new, old):
-                done = await runner.run(host, privileged(["ip", "-o", "addr", "show"],
-                                                         sudo=False), timeout=10.0)
+                done = await runner.run(host, ["ip", "-o", "addr", "show"], timeout=10.0)
                 where[host] = holds_address(done.stdout.splitlines(), vip)
             if where[new] and not where[old]:
                 return f"{vip} on {new} only ({clock() - start:.1f} s)"

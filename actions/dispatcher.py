@@ -82,7 +82,6 @@ class ClusterActions:
         self.read_only = read_only
         self.drain_timeout = drain_timeout
         self.names = {name: addr for addr, name in backend_names_from(inventory.backends).items()}
-        self.sudo = {h.name: h.sudo for h in inventory.hosts}
         self._configs: dict[str, ProxyConfig] = {}
         self._busy = asyncio.Lock()
         publish = getattr(feed, "publish", None)
@@ -134,10 +133,10 @@ class ClusterActions:
                                       f"{getattr(event, 'error', None) or 'no config'}")
                 self._configs[h.name] = config
                 continue
-            argv = privileged(["nginx", "-T"], sudo=h.sudo)
+            argv = privileged(["nginx", "-T"], sudo=h.sudo)  # nginx -T needs root
             done = await self.runner.run(h.name, argv, timeout=30.0)
             if done.exit_status != 0:
-                raise RemoteError(h.name, f"nginx -T failed: {done.stderr.strip()}")
+                raise RemoteError(h.name, f"nginx -T failed: {done.failure}")
             try:
                 self._configs[h.name] = parse_dump(done.stdout, h.name)
             except NginxConfigError as e:
@@ -222,10 +221,10 @@ class ClusterActions:
             active, target = plan.hosts[-1], plan.hosts[0]
             pre = [self._failover_preflight(active, target)]
             for host, peer in ((active, target), (target, active)):
-                pre.append(checks.peer_links(self.runner, self.sudo, host, peer,
+                pre.append(checks.peer_links(self.runner, host, peer,
                                              self.inventory.host(peer).node or peer))
             return pre, [
-                checks.vip_moved(self.runner, self.sudo, self.inventory.vip, active, target),
+                checks.vip_moved(self.runner, self.inventory.vip, active, target),
                 checks.requests_through_vip(self.inventory.vip, target, self._snapshot)]
         if isinstance(intent, Drain) and any(s.kind == "wait_drained" for s in plan.steps):
             addresses = self._addresses(intent, configs)
@@ -257,7 +256,7 @@ class ClusterActions:
         config = self.configs().get(host)
         pid = (config.pid_file if config else None) or DEFAULT_PID_FILE
         return Step("check", host, f"nginx is running on {host} (master alive, workers)",
-                    ("sh", "-c", WORKERS_SH, "sh", pid))
+                    ("sh", "-c", WORKERS_SH, "sh", pid), root=False)
 
 
 def _is_intent(intent: object) -> TypeGuard[Intent]:

@@ -263,7 +263,7 @@ class _Run:
         return tick
 
     async def _leftovers(self) -> None:
-        found, problems = await leftovers.find(self.ex.runner, self.files, self.ex.sudo)
+        found, problems = await leftovers.find(self.ex.runner, self.files)
         self.warnings += problems
         if not found:
             return

@@ -69,6 +69,12 @@ def short(text: str, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
 
 
+def said(done: Completed) -> str:
+    """What a failed command said (stderr, else stdout), and what to do if it was refused."""
+    text = short(done.stderr) or short(done.stdout) or "-"
+    return f"{text}; {done.hint}" if done.hint else text
+
+
 class StepRunner:
     """Runs steps through a runner, keeping the values steps ``record`` for later steps."""
 
@@ -83,7 +89,9 @@ class StepRunner:
         self.clock = clock
 
     def argv(self, step: Step) -> list[str]:
-        return privileged(step.argv, sudo=self.sudo.get(step.host, False))
+        """The step's argv as sent: through ``sudo -n`` only when it needs root and the host
+        asks for sudo."""
+        return privileged(step.argv, sudo=step.root and self.sudo.get(step.host, False))
 
     async def once(self, step: Step,
                    timeout: float = COMMAND_TIMEOUT) -> Completed:  # noqa: ASYNC109
@@ -112,7 +120,7 @@ class StepRunner:
             why = f"exit {done.exit_status}" if done.exit_status is not None else \
                 "killed (no exit status)"
             refused = step.kind == "swap" and done.exit_status == 3
-            return Outcome(False, f"{why}: {short(done.stderr) or short(done.stdout) or '-'}",
+            return Outcome(False, f"{why}: {said(done)}",
                            done.exit_status, done.stdout, done.stderr, refused=refused)
         if "sha256" in exp:
             words = done.stdout.split()
@@ -151,8 +159,7 @@ class StepRunner:
                 break
             await self.sleep(WORKERS_INTERVAL)
         if last.exit_status != 0:
-            why = (f"the nginx master is not running (exit {last.exit_status}: "
-                   f"{short(last.stderr) or '-'})")
+            why = f"the nginx master is not running (exit {last.exit_status}: {said(last)})"
         elif not live_workers(last.stdout):
             why = "the nginx master has no live worker"
         else:
@@ -182,7 +189,7 @@ class StepRunner:
                 break
             await self.sleep(interval)
         if last.exit_status != int(exp.get("exit", 0)):
-            why = f"exit {last.exit_status}: {short(last.stderr) or '-'}"
+            why = f"exit {last.exit_status}: {said(last)}"
         elif "empty" in exp:
             rows = [" ".join(ln.split()) for ln in last.stdout.splitlines() if ln.strip()]
             more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""

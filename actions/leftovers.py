@@ -49,16 +49,16 @@ def parse_find(host: str, stdout: str) -> list[Leftover]:
     return out
 
 
-async def find(runner: RemoteRunner, files: Mapping[str, Sequence[str]],
-               sudo: Mapping[str, bool]) -> tuple[list[Leftover], list[str]]:
+async def find(runner: RemoteRunner, files: Mapping[str, Sequence[str]]
+               ) -> tuple[list[Leftover], list[str]]:
     """Leftovers next to each host's config ``files``, and hosts that could not be searched."""
     found: list[Leftover] = []
     problems: list[str] = []
     for host, paths in files.items():
         if not paths:
             continue
-        argv = privileged(["sh", "-c", FIND_SH, "sh", STAGED_SUFFIX, *paths],
-                          sudo=sudo.get(host, False))
+        # Listing the config directories is a read the SSH user can do: no sudo.
+        argv = ["sh", "-c", FIND_SH, "sh", STAGED_SUFFIX, *paths]
         try:
             done = await runner.run(host, argv, timeout=15.0)
         except RemoteError as e:
@@ -78,6 +78,7 @@ async def clean(runner: RemoteRunner, leftovers: Sequence[Leftover],
     for left in leftovers:
         by_host.setdefault(left.host, []).append(left.path)
     for host, paths in by_host.items():
+        # Removing them writes to root's directories: root.
         argv = privileged(["sh", "-c", REMOVE_SH, "sh", *paths], sudo=sudo.get(host, False))
         try:
             done = await runner.run(host, argv, timeout=15.0)

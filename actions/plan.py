@@ -1,7 +1,8 @@
 """Plans as data: steps with exact argv, per-host file diffs, text/rich rendering, audit JSON.
 
 An executor runs ``plan.steps`` in order, each on ``step.host`` (wrapping ``step.argv`` with
-``switchboard.remote.privileged`` when the host needs sudo, feeding ``step.stdin`` when set)
+``switchboard.remote.privileged`` when the step needs root (``step.root``) and the host's
+inventory asks for sudo; reads the SSH user can do run without sudo; ``step.stdin`` is fed)
 and checks the step's ``expect``. When a step fails it stops and runs ``plan.rollback``:
 hosts in reverse order of ``plan.hosts``, and for each host, in listed order, every undo step
 whose ``needs`` (a forward step kind) completed on that host. See :mod:`actions.builder` for
@@ -69,10 +70,12 @@ class Step:
     stdin: str | None = None
     expect: Mapping[str, Any] = field(default_factory=dict)
     needs: StepKind | None = None  # rollback steps only: run if this kind completed on host
+    root: bool = True  # needs root: through `sudo -n` where the inventory asks for sudo
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "host": self.host,
-                               "description": self.description, "argv": list(self.argv)}
+                               "description": self.description, "argv": list(self.argv),
+                               "root": self.root}
         if self.stdin is not None:
             out["stdin_sha256"] = sha256(self.stdin)
         if self.expect:
@@ -140,7 +143,9 @@ class Plan:
         if self.edits:
             out.append("Diffs:")
             out += [e.diff().rstrip("\n") for e in self.edits]
-        out += _section("Steps", [_step_line(i, s) for i, s in enumerate(self.steps, 1)])
+        out += _section("Steps (commands marked (root) go through sudo -n on a host with "
+                        "sudo = true)",
+                        [_step_line(i, s) for i, s in enumerate(self.steps, 1)])
         out += _section("On failure, undo (each host, last changed first)",
                         [_step_line(None, s) for s in self.rollback])
         return "\n".join(out) + "\n"
@@ -181,7 +186,8 @@ def _section(head: str, lines: Sequence[str]) -> list[str]:
 
 def _step_line(number: int | None, step: Step) -> str:
     lead = f"{number:>2}. " if number is not None else "  - "
-    cmd = f"\n        $ {command(*step.argv)}" if step.argv else ""
+    root = "   (root)" if step.root else ""
+    cmd = f"\n        $ {command(*step.argv)}{root}" if step.argv else ""
     return f"{lead}[{step.host}] {step.kind}: {step.description}{cmd}"
 
 

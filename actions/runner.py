@@ -16,11 +16,14 @@ class Completed:
     exit_status: int | None  # None: killed by a signal or the server sent no status
     stdout: str
     stderr: str
+    hint: str = ""  # what to do when the host refused it (see switchboard.remote)
 
     @property
     def failure(self) -> str:
-        """Why it failed, for a message: what it said on stderr, else its exit status."""
-        return self.stderr.strip() or f"exit {self.exit_status}"
+        """Why it failed, for a message: what it said on stderr, else its exit status, and
+        what to do when the host refused it."""
+        said = self.stderr.strip() or f"exit {self.exit_status}"
+        return f"{said}; {self.hint}" if self.hint else said
 
 
 class RemoteRunner(Protocol):
@@ -59,7 +62,8 @@ class FeedRunner:
                   timeout: float = 30.0) -> Completed:  # noqa: ASYNC109 - the session's own
         try:
             session: _Session = self.feed.session(host)
-            # The executor already put `sudo -n --` in front where the inventory asks for it.
+            # The executor already put `sudo -n --` in front of the commands that need root,
+            # where the inventory asks for it; the session explains a refusal from what it sent.
             result = await session.run(list(argv), check=False, timeout=timeout, input=input,
                                        privileged=False)
         except RemoteError:
@@ -70,7 +74,8 @@ class FeedRunner:
             raise RemoteError(host, f"{type(e).__name__}: {e}") from e
         status = getattr(result, "exit_status", None)
         return Completed(status if isinstance(status, int) else None,
-                         _text(getattr(result, "stdout", "")), _text(getattr(result, "stderr", "")))
+                         _text(getattr(result, "stdout", "")), _text(getattr(result, "stderr", "")),
+                         _text(getattr(result, "hint", "")))
 
 
 def _text(value: object) -> str:

@@ -62,7 +62,11 @@ def _last_lines(text: str, n: int = 3) -> str:
 
 
 class ConfigReader:
-    """``nginx -T`` on one proxy at start, every ``interval`` seconds and when asked."""
+    """``nginx -T`` on one proxy at start, every ``interval`` seconds and when asked.
+
+    ``nginx -T`` needs root (it opens the pid and log files as ``nginx -t`` does), so it goes
+    through sudo where the inventory asks; resolving names (``getent``) does not.
+    """
 
     def __init__(self, session: HostSession, publish: Callable[[Event], None], *,
                  interval: float = 30.0, clock: Callable[[], float] = time.time,
@@ -88,14 +92,16 @@ class ConfigReader:
         """Read, parse and resolve once; the outcome (config or error) as an event."""
         host = self.session.name
         try:
-            result = await self.session.run(self.command, check=False, timeout=20)
+            result = await self.session.run(self.command, check=False, timeout=20,
+                                            privileged=True)
         except (RemoteError, OSError, asyncssh.Error) as e:
             return ConfigRead(host, self._clock(), None, error=f"cannot run nginx -T: "
                               f"{describe_error(e)}")
         if not result.ok:
+            hint = f"; {result.hint}" if result.hint else ""
             return ConfigRead(host, self._clock(), None,
                               error=f"nginx -T exited with {result.exit_status}: "
-                                    f"{_last_lines(result.stderr or result.stdout)}")
+                                    f"{_last_lines(result.stderr or result.stdout)}{hint}")
         try:
             files = split_dump(result.stdout, host)
             parsed = parse_files(files, host)

@@ -44,6 +44,7 @@ class Result:
     exit_status: int | None  # None: killed by a signal or the channel closed without status
     stdout: str
     stderr: str
+    hint: str = ""  # what to do when the host refused it (sudo without a rule, no access)
 
     @property
     def ok(self) -> bool:
@@ -278,14 +279,20 @@ class HostSession:
             why = f": {self.last_error}" if self.last_error else ""
             raise RemoteError(self.name, f"not connected ({self.state}{why})") from None
 
+    def as_sent(self, argv: Sequence[str], *, privileged: bool = True) -> list[str]:
+        """The argv as sent: ``privileged`` (the command needs root) adds ``sudo -n --`` on a
+        host whose inventory says ``sudo = true``; a read the user can do goes as it is."""
+        return remote.privileged(argv, sudo=self.host.sudo) if privileged else list(argv)
+
     def shell_command(self, argv: Sequence[str], *, privileged: bool = True) -> str:
-        args = remote.privileged(argv, sudo=self.host.sudo) if privileged else list(argv)
+        args = self.as_sent(argv, privileged=privileged)
         return remote.command(*args)
 
     async def run(self, argv: Sequence[str], *, check: bool = True,
                   timeout: float | None = 30.0,  # noqa: ASYNC109
                   input: str | None = None, privileged: bool = True) -> Result:
-        """Run one command (quoted, with sudo when the host asks for it) and collect its output.
+        """Run one command (quoted, with sudo when it needs root and the host asks for sudo)
+        and collect its output; a refusal's ``hint`` says what to do about it.
 
         Raises :class:`RemoteError` when ``check`` and it exits non-zero, ``TimeoutError`` when
         it outlives ``timeout``, and asyncssh/OS errors when the connection breaks meanwhile.
@@ -294,18 +301,29 @@ class HostSession:
         deadline = None if timeout is None else loop.time() + timeout
         conn = await self.connection(timeout)
         left = None if deadline is None else max(0.1, deadline - loop.time())
-        command = self.shell_command(argv, privileged=privileged)
+        args = self.as_sent(argv, privileged=privileged)
+        command = remote.command(*args)
         try:
             done = await conn.run(command, check=False, timeout=left, input=input,
                                   encoding="utf-8", errors="replace")
         except asyncssh.TimeoutError:
             raise TimeoutError(f"{self.name}: {command} gave no answer within "
                                f"{timeout:g} s") from None
-        result = Result(done.exit_status, _text(done.stdout), _text(done.stderr))
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # asyncssh waits with asyncio.wait_for, which before Python 3.12 drops a cancel that
+            # arrives as the command ends (a feed stopping while its connection closes): the
+            # caller would carry on, and wait forever on a connection that is gone.
+            raise asyncio.CancelledError
+        stderr = _text(done.stderr)
+        hint = "" if done.exit_status == 0 else remote.refusal_hint(
+            args, stderr, user=self.host.ssh.user, sudo=self.host.sudo)
+        result = Result(done.exit_status, _text(done.stdout), stderr, hint)
         if check and not result.ok:
             detail = " / ".join(result.stderr.strip().splitlines()[-3:]) or result.stdout[-200:]
             raise RemoteError(self.name, f"`{command}` exited with status "
-                              f"{result.exit_status}: {detail.strip() or 'no output'}")
+                              f"{result.exit_status}: {detail.strip() or 'no output'}"
+                              + (f"; {hint}" if hint else ""))
         return result
 
     async def run_script(self, script: str, *args: str, **kw: Any) -> Result:

@@ -83,7 +83,8 @@ class LogTailer:
 
     async def _follow_once(self) -> None:
         tag = "@@SB-" + secrets.token_hex(8)
-        proc = await self.session.start_process(self._argv(tag))
+        # A read the SSH user can do (Debian's nginx logs are group adm): never through sudo.
+        proc = await self.session.start_process(self._argv(tag), privileged=False)
         reader = FrameReader(tag, self.position)
         try:
             while True:
@@ -92,6 +93,8 @@ class LogTailer:
                     break
                 out = reader.feed(chunk)
                 self._emit(out)
+                for error in out.errors:
+                    await self._report(error)
                 self.position = reader.position
                 if out.lines:
                     self._backoff.reset()
@@ -123,6 +126,27 @@ class LogTailer:
             why = _GAP_WHY.get(reason, "could not be read ({reason})").format(
                 path=self.path, offset=offset, reason=reason)
             self._publish(LogGap(self.host, f"{self.path} {why}", None, now))
-        for error in out.errors:
-            self._publish(ActionNote(now, "tail", f"{self.host}: {self.path}: {error}",
-                                     level="warning"))
+
+    async def _report(self, error: str) -> None:
+        """The follower's error as a warning; a refused read says which group to join."""
+        if "permission denied" in error.lower():
+            error = f"{error}: {await self._access_hint()}"
+        self._publish(ActionNote(self._clock(), "tail", f"{self.host}: {self.path}: {error}",
+                                 level="warning"))
+
+    async def _access_hint(self) -> str:
+        who = self.session.host.ssh.user or "the SSH user"
+        group, mode = "", 0
+        with contextlib.suppress(Exception):  # only a better message is lost
+            done = await self.session.run(["stat", "-L", "-c", "%G %a", "--", self.path],
+                                          check=False, timeout=10, privileged=False)
+            group, _, octal = done.stdout.strip().partition(" ")
+            mode = int(octal, 8) if done.ok and octal.isdigit() else 0
+        if group and group != "root" and mode & 0o040:
+            fix = (f"add {who} to the log's group {group} (`usermod -aG {group} {who}` on "
+                   f"{self.host}), then restart Switchboard (a new SSH login picks up the "
+                   "group)")
+        else:
+            fix = (f"make it readable for {who}: Debian's nginx logs are www-data:adm 0640, "
+                   f"with {who} in group adm")
+        return f"Switchboard reads the log as {who}, without sudo: {fix}"

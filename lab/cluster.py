@@ -11,13 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from lab import daemons, health, inventory_file, keys, netns, procs, render, topology
+from lab import daemons, health, inventory_file, keys, netns, procs, render, topology, users
 from lab.errors import LabError
 from lab.procs import Record
 from lab.topology import LabHost
 
 TOOLS = ("ip", "nsenter", "unshare", "setpriv", "ssh-keygen", "/usr/sbin/nginx",
-         "/usr/sbin/sshd", "/usr/bin/php-cgi", daemons.HEARTBEAT, "/usr/bin/cl_status")
+         "/usr/sbin/sshd", "/usr/bin/php-cgi", daemons.HEARTBEAT, "/usr/bin/cl_status", "sudo",
+         "visudo")
 
 
 def say(message: str) -> None:
@@ -31,6 +32,9 @@ def preflight() -> None:
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
         raise LabError(f"missing {', '.join(missing)}; install them with 'sudo lab/setup.sh'")
+    if not users.has_includedir():
+        raise LabError("/etc/sudoers does not read /etc/sudoers.d (@includedir /etc/sudoers.d, "
+                       "as Debian's does), where the lab puts its operator's sudo rule")
 
 
 def saved_hosts() -> tuple[LabHost, ...] | None:
@@ -68,7 +72,7 @@ def healthy(lab_hosts: tuple[LabHost, ...]) -> bool:
     # The optional traffic generator ends on its own; it says nothing about the lab's health.
     recs = [r for r in procs.records() if not r.key.startswith("traffic")]
     return (bool(recs) and all(procs.alive(r) for r in recs)
-            and topology.inventory_path().exists()
+            and topology.inventory_path().exists() and topology.sudo_inventory_path().exists()
             and health.vip_owner(lab_hosts) is not None)
 
 
@@ -98,7 +102,8 @@ def up(backends: int = 2) -> Path:
         down()
         raise
     say(f"up in {time.monotonic() - started:.1f}s; VIP {topology.VIP} on "
-        f"{health.vip_owner(lab_hosts)}")
+        f"{health.vip_owner(lab_hosts)}; as {users.OPERATOR} with sudo on the proxies: "
+        f"{topology.sudo_inventory_path()}")
     return topology.inventory_path()
 
 
@@ -108,14 +113,17 @@ def build(lab_hosts: tuple[LabHost, ...]) -> None:
     topology.state_file().write_text(json.dumps(
         {"hosts": [{"name": h.name, "role": h.role, "address": h.address} for h in lab_hosts]}))
     client_pub = keys.client_key()
+    operator_id = users.free_id()
     secret = secrets.token_hex(16)
     host_keys: dict[LabHost, str] = {}
     say(f"rendering {len(lab_hosts)} hosts under {topology.hosts_dir()}")
     for h in lab_hosts:
         render.seed(h)
         render.common(h, lab_hosts, client_pub)
+        users.add_operator(h, client_pub, operator_id)
         if h.role == "lb":
             render.proxy(h, lab_hosts, secret)
+            users.install_sudoers(h, users.sudoers_rule())
         else:
             render.backend(h)
         host_keys[h] = keys.host_key(h)
@@ -181,6 +189,7 @@ def status() -> str:
     recs = procs.records()
     held = holders()
     lines = [f"lab: inventory {topology.inventory_path()}",
+             f"as {users.OPERATOR} with sudo on the proxies: {topology.sudo_inventory_path()}",
              f"VIP {topology.VIP}: {health.vip_owner(lab_hosts) or 'nobody'}"]
     for h in lab_hosts:
         mine = [r for r in recs if r.key.split(".")[0] == h.name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from importlib import resources
@@ -12,14 +13,18 @@ from lab.errors import LabError
 from lab.topology import LabHost
 
 # Paths bound from the host's own directory over the real ones inside its mount namespace.
+# The account files, sudoers.d and /home are private too, so the lab's operator account and
+# its sudo rule exist only inside the lab hosts (nothing is added to this machine's files).
 # /run comes last: binding it hides the lab runtime dir, which the earlier binds come from.
 BIND_TARGETS = (
     "/etc/nginx", "/etc/ha.d", "/etc/ssh", "/etc/hostname", "/etc/hosts",
-    "/var/log", "/var/lib/nginx", "/var/lib/heartbeat", "/var/www", "/root", "/tmp",
+    "/etc/passwd", "/etc/group", "/etc/shadow", "/etc/sudoers.d",
+    "/var/log", "/var/lib/nginx", "/var/lib/heartbeat", "/var/www", "/root", "/home", "/tmp",
     "/usr/local/sbin", "/run",
 )
-# Copied from the machine's packages so nginx, Heartbeat and ssh find their stock files.
-SEEDED = ("/etc/nginx", "/etc/ha.d", "/etc/ssh", "/var/lib/heartbeat")
+# Copied from the machine so nginx, Heartbeat, ssh and sudo find their stock files.
+SEEDED = ("/etc/nginx", "/etc/ha.d", "/etc/ssh", "/var/lib/heartbeat", "/etc/passwd",
+          "/etc/group", "/etc/shadow", "/etc/sudoers.d")
 HEARTBEAT_TOOLS = ("hb_standby", "hb_takeover")
 
 
@@ -52,10 +57,15 @@ def seed(host: LabHost) -> None:
         src, dst = Path(target), host.dir / target.lstrip("/")
         if not src.exists():
             raise LabError(f"{target} is missing on this machine; run lab/setup.sh first")
-        if target in SEEDED:
+        if target in SEEDED and src.is_dir():
             if dst.exists():
                 shutil.rmtree(dst)
             shutil.copytree(src, dst, symlinks=True)
+        elif target in SEEDED:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)  # mode and times; the owner (root:shadow) below
+            info = src.stat()
+            os.chown(dst, info.st_uid, info.st_gid)
         elif src.is_dir():
             dst.mkdir(parents=True, exist_ok=True)
             shutil.copystat(src, dst)

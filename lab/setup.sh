@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="nginx-light heartbeat resource-agents cluster-glue openssh-server openssh-client
 php-cgi iproute2 procps psmisc logrotate util-linux python3 python3-venv python3-pip
-goaccess wrk"
+goaccess wrk sudo"
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "lab/setup.sh: run as root (apt-get, and the lab itself, need it)" >&2

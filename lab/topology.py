@@ -65,6 +65,11 @@ def inventory_path() -> Path:
     return runtime() / "inventory.toml"
 
 
+def sudo_inventory_path() -> Path:
+    """The same cluster seen as the non-root operator (sbops) with sudo on the proxies."""
+    return runtime() / "inventory-sudo.toml"
+
+
 def known_hosts_path() -> Path:
     return runtime() / "known_hosts"
 

@@ -58,7 +58,7 @@ class _Backend:
 
 
 class _Proxy:
-    __slots__ = ("active_connections", "connection", "counts", "error", "gaps",
+    __slots__ = ("active_connections", "config_error", "connection", "counts", "error", "gaps",
                  "last_line_at", "malformed", "name", "requests", "retry_in", "sample",
                  "stream_at")
 
@@ -74,6 +74,7 @@ class _Proxy:
         self.last_line_at: float | None = None
         self.stream_at: float | None = None  # when its log follower last spoke
         self.active_connections: int | None = None
+        self.config_error: str | None = None  # the last nginx -T read's trouble, if any
         self.counts = CountRing()
 
 
@@ -123,6 +124,9 @@ class ClusterState:
         elif isinstance(event, HaStatus):
             self._ha[event.host] = event
         elif isinstance(event, ConfigRead):
+            proxy = self._proxies.get(event.host)
+            if proxy is not None:
+                proxy.config_error = event.error
             if event.config is not None:
                 self._configs[event.host] = event.config
                 self._groups.update(u.name for u in event.config.upstreams)
@@ -332,7 +336,7 @@ class ClusterState:
             active_connections=self._stub.get(p.name),
             holds_vip=status.holds_vip if status else False,
             ha_node_status=ha.node_word(self._ha, p.name), gaps=p.gaps,
-            last_line_at=p.last_line_at)
+            last_line_at=p.last_line_at, config_error=p.config_error)
 
     def _drift(self) -> tuple[str, ...]:
         hosts = [p for p in self._proxies if p in self._configs]

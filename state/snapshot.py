@@ -62,6 +62,7 @@ class ProxyView:
     ha_node_status: str | None  # Heartbeat's word for this node
     gaps: int  # log gaps seen
     last_line_at: float | None
+    config_error: str | None = None  # why the last `nginx -T` read failed (or half-failed)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Snapshot:
                     "rate": round(p.rate, 3),
                     "holds_vip": p.holds_vip,
                     "gaps": p.gaps,
+                    "config_error": p.config_error,
                 }
                 for p in self.proxies
             ],

@@ -22,7 +22,7 @@ DOT = {"connected": "●", "connecting": "◌", "retrying": "◌", "failed": "�
 class Alarm:
     """A condition the operator must not miss."""
 
-    kind: str  # "split-brain" | "peer-dead" | "stale" | "disconnected" | "no-vip"
+    kind: str  # "split-brain" | "peer-dead" | "stale" | "disconnected" | "no-vip" | "config"
     message: str
 
 
@@ -49,6 +49,10 @@ def alarms(snap: Snapshot, now: float, stale_after: float, waiting_since: float)
             out.append(Alarm("disconnected",
                              f"{p.name} DISCONNECTED ({p.connection}{why}){retry} — its figures "
                              "are missing"))
+    for p in snap.proxies:
+        if p.config_error and p.connection == "connected":
+            out.append(Alarm("config", f"{p.name} CONFIG NOT READ ({p.config_error}) — weights "
+                             "and flags shown are from its last good read, if any"))
     age = data_age(snap, now)
     if age is None:
         if now - waiting_since > stale_after:

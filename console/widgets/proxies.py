@@ -68,6 +68,10 @@ def proxy_parts(snap: Snapshot, pal: Palette) -> tuple[list[list[Text]], list[Te
     for line in snap.drift:
         parts.append(Text(f"drift: {line}", style=pal.warning, no_wrap=True,
                           overflow="ellipsis"))
+    for p in snap.proxies:
+        if p.config_error:
+            parts.append(Text(f"{p.name} config: {p.config_error}", style=pal.warning,
+                              no_wrap=True, overflow="ellipsis"))
     samples = [p for p in snap.proxies if p.malformed_sample]
     for p in samples[:1]:
         parts.append(Text(f"{p.name} bad line: {p.malformed_sample}", style=pal.muted,

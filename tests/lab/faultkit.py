@@ -20,6 +20,7 @@ from collectors.runtime import ClusterFeed
 from lab import cluster, daemons, netns, procs, topology
 from state.events import Event, LogBatch
 from state.snapshot import BackendView, ProxyView, Snapshot
+from switchboard.inventory import Inventory
 from tests.lab.conftest import Lab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,11 +44,13 @@ async def until(check: Callable[[], bool], what: str, within: float = 30.0,
 
 
 @contextlib.asynccontextmanager
-async def live_feed(lab: Lab, keepalive: float = 5.0) -> AsyncIterator[ClusterFeed]:
+async def live_feed(lab: Lab, keepalive: float = 5.0, *,
+                    inventory: Inventory | None = None) -> AsyncIterator[ClusterFeed]:
     """A ClusterFeed polling fast, returned once every host is connected and every proxy's
-    log is followed (so every line written from now on is counted)."""
-    feed = ClusterFeed(lab.inventory, ha_interval=0.5, stub_interval=0.5, log_poll=0.1,
-                       keepalive=keepalive)
+    log is followed (so every line written from now on is counted). ``inventory``: another
+    view of the lab (the sudo one) instead of the root one."""
+    feed = ClusterFeed(inventory or lab.inventory, ha_interval=0.5, stub_interval=0.5,
+                       log_poll=0.1, keepalive=keepalive)
     async with feed:
         await until(lambda: all(s.connected for s in feed.sessions.values())
                     and all(t.position.inode not in ("", "-") for t in feed.tailers.values()),
@@ -150,11 +153,14 @@ async def traffic(rate: float, seconds: float, *urls: str) -> Sent:
 # -- restoring the lab -------------------------------------------------------------------
 
 
-def switchboard(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    """The real CLI on the lab, its audit log kept out of the user's home."""
+def switchboard(*args: str, timeout: float = 90,
+                inventory: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The real CLI on the lab, its audit log kept out of the user's home; ``inventory``:
+    another view of the lab (default the root one)."""
     env = {**os.environ, "XDG_STATE_HOME": "/tmp/switchboard-lab-tests",
            "XDG_CONFIG_HOME": "/tmp/switchboard-lab-tests"}
-    return subprocess.run([SWITCHBOARD, "--inventory", str(topology.inventory_path()), *args],
+    path = inventory or topology.inventory_path()
+    return subprocess.run([SWITCHBOARD, "--inventory", str(path), *args],
                           capture_output=True, text=True, timeout=timeout, check=False, env=env,
                           cwd=ROOT)
 

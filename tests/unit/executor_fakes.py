@@ -164,7 +164,7 @@ class FakeCluster:
             if problem:
                 return Completed(1, "", problem)
             return Completed(0, dump(p.live()), "nginx: configuration file syntax is ok\n")
-        if args[:2] == ("sh", "-c") and "kill -0" in args[2]:
+        if args[:2] == ("sh", "-c") and "--ppid" in args[2]:
             if not p.pid_ok:
                 return Completed(1, "", "cat: /run/nginx.pid: No such file or directory")
             return Completed(0, p.workers(), "")

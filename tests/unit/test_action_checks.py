@@ -56,16 +56,17 @@ class Runner:
 
 async def test_peer_links_need_the_peer_active_and_every_link_up() -> None:
     ok = Runner("@@ node lb2\nactive\n@@ link lb2 eth0\nup\n@@ link lb2 eth1\nup\n")
-    detail = await peer_links(ok, {"lb1": True}, "lb1", "lb2", "lb2").run(lambda _l: None)
+    detail = await peer_links(ok, "lb1", "lb2", "lb2").run(lambda _l: None)
     assert detail == "lb2 active; links eth0 up, eth1 up"
-    assert ok.calls[0][1][:4] == ("sudo", "-n", "--", "sh") and ok.calls[0][1][-1] == "lb2"
+    # cl_status needs no root: the check runs as the SSH user, never through sudo
+    assert ok.calls[0][1][:2] == ("sh", "-c") and ok.calls[0][1][-1] == "lb2"
     for out, why in (("@@ node lb2\ndead\n@@ link lb2 eth0\ndead\n", "says lb2 is dead"),
                      ("@@ node lb2\nactive\n@@ link lb2 eth0\ndead\n",
                       "links to lb2: eth0 dead"),
                      ("@@ node lb2\nactive\n", "no heartbeat link listed"),
                      ("", "says lb2 is unknown")):
         with pytest.raises(CheckFailed, match=why):
-            await peer_links(Runner(out), {}, "lb1", "lb2", "lb2").run(lambda _l: None)
+            await peer_links(Runner(out), "lb1", "lb2", "lb2").run(lambda _l: None)
 
 
 class Wall:
@@ -113,7 +114,7 @@ async def test_vip_that_never_moves_fails_the_post_check() -> None:
 
     wall = Wall(0.0)
     ip = Runner("2: eth0    inet 198.18.0.100/24 scope global secondary eth0\n")
-    check = vip_moved(ip, {}, "198.18.0.100", "lb1", "lb2", sleep=wall.sleep, clock=wall)
+    check = vip_moved(ip, "198.18.0.100", "lb1", "lb2", sleep=wall.sleep, clock=wall)
     with pytest.raises(CheckFailed, match=r"after 30 s 198\.18\.0\.100 is on lb2, lb1"):
         await check.run(lambda _l: None)
 

@@ -256,3 +256,20 @@ async def test_a_tick_after_shutdown_is_harmless() -> None:
     async with app.run_test(size=(80, 24)):
         pass
     app.tick()
+
+
+async def test_a_config_that_cannot_be_read_raises_a_banner_and_shows_why() -> None:
+    app, feed = make()
+    async with app.run_test(size=(120, 30)) as pilot:
+        snap = fx.healthy()
+        lb1 = replace(snap.proxies[0], config_error="nginx -T exited with 1: permission denied")
+        feed.push(replace(snap, proxies=(lb1, *snap.proxies[1:])))
+        app.tick()
+        await pilot.pause()
+        banner = app.query_one(Banner)
+        assert banner.display and f"{lb1.name} CONFIG NOT READ" in plain(banner)
+        assert "permission denied" in plain(app.query_one("#proxies"))
+        feed.push(fx.healthy())
+        app.tick()
+        await pilot.pause()
+        assert not banner.display

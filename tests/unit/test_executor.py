@@ -285,7 +285,7 @@ async def test_failover_post_check_failure_takes_the_vip_back(tmp_path: Path) ->
     plan = build_plan(Failover(), configs(), ORDER, NAMES)
     assert plan.hosts == ("lb2", "lb1")
     clock = Clock()
-    moved = vip_moved(cluster, {}, "198.18.0.100", "lb1", "lb2", sleep=clock.sleep)
+    moved = vip_moved(cluster, "198.18.0.100", "lb1", "lb2", sleep=clock.sleep)
 
     async def http_fails(progress: object) -> str:
         raise CheckFailed("5 of 5 requests to http://198.18.0.100/ failed: ConnectError")
@@ -321,7 +321,7 @@ async def test_failover_success_with_http_through_the_vip(tmp_path: Path) -> Non
                                False, False, ""))
 
     clock = Clock()
-    post = [vip_moved(cluster, {}, "198.18.0.100", "lb1", "lb2", sleep=clock.sleep),
+    post = [vip_moved(cluster, "198.18.0.100", "lb1", "lb2", sleep=clock.sleep),
             requests_through_vip("198.18.0.100", "lb2", snap, count=3, sleep=clock.sleep,
                                  transport=httpx.MockTransport(handler))]
     result: ExecutionResult = await ex.execute(plan, lines.append, post_checks=post)

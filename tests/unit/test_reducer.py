@@ -263,3 +263,17 @@ def test_an_unreadable_stub_status_makes_connections_unknown() -> None:
     assert _backend(st.snapshot(T), A).active_connections == 7
     st.apply(StubStatus("web1", T + 2, 0, 0, 0, 0, 0, 0, 0, error="ConnectError"))
     assert _backend(st.snapshot(T + 2), A).active_connections is None
+
+
+def test_an_unreadable_config_is_shown_until_a_read_succeeds() -> None:
+    s = _state()
+    s.apply(_config("lb1", UpstreamServer(A, weight=2)))
+    s.apply(ConfigRead("lb1", T + 30, None, error="nginx -T exited with 1: sudo: a password "
+                                                  "is required"))
+    lb1 = next(p for p in s.snapshot(T + 31).proxies if p.name == "lb1")
+    assert lb1.config_error is not None and "password" in lb1.config_error
+    # the last good config stays in use meanwhile: weights are still known
+    assert next(b for b in s.snapshot(T + 31).backends if b.address == A).config is not None
+    assert s.snapshot(T + 31).to_json()["proxies"][0]["config_error"] == lb1.config_error
+    s.apply(_config("lb1", UpstreamServer(A, weight=2)))
+    assert next(p for p in s.snapshot(T + 32).proxies if p.name == "lb1").config_error is None
