@@ -78,6 +78,7 @@ class ConfigReader:
         self._interval = interval
         self._clock = clock
         self._wake = asyncio.Event()
+        self.tried = asyncio.Event()  # set once a first read has published its outcome
 
     def refresh(self) -> None:
         """Read again now instead of at the next interval."""
@@ -122,6 +123,7 @@ class ConfigReader:
     async def read_now(self) -> ConfigRead:
         event = await self.read()
         self._publish(event)
+        self.tried.set()
         return event
 
     async def run(self) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from switchboard.inventory import Host, Inventory
 
 log = logging.getLogger(__name__)
 
+CONFIG_WAIT_SECONDS = 15.0  # a proxy whose nginx -T hangs is followed with a detected format
 BATCH_MAX = 5000  # events applied per turn of the consumer before it yields to the UI
 
 
@@ -111,12 +114,20 @@ class ClusterFeed:
             sup.start(f"ssh:{name}", session.maintain)
         for name, reader in self.configs.items():
             sup.start(f"config:{name}", reader.run)
-        for name, tailer in self.tailers.items():
-            sup.start(f"tail:{name}", tailer.run)
+        for name in self.tailers:
+            sup.start(f"tail:{name}", functools.partial(self._tail, name))
         for name, poller in self.ha.items():
             sup.start(f"ha:{name}", poller.run)
         for name, stub in self.stubs.items():
             sup.start(f"stub:{name}", stub.run)
+
+    async def _tail(self, name: str) -> None:
+        """Follow a proxy's log once its config has been read (or could not be): the lines
+        are parsed with its own log_format from the first, not a guessed one."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CONFIG_WAIT_SECONDS):
+                await self.configs[name].tried.wait()
+        await self.tailers[name].run()
 
     async def stop(self) -> None:
         """Cancel every collector, close every connection, apply what is still queued."""

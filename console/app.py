@@ -13,7 +13,7 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Input
 
 import themes
 from actions import intents
@@ -26,6 +26,7 @@ from console.screens.help import HelpScreen
 from console.screens.prompt import NumberPrompt
 from console.widgets.backends import BackendTable
 from console.widgets.events import EventLog, Level, transitions
+from console.widgets.footer import Footer
 from console.widgets.header import Banner, HeaderBar, alarms
 from console.widgets.proxies import ProxyPanel
 from state.events import ActionNote

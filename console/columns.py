@@ -217,10 +217,10 @@ def specs(
             out.append((fmt.rate(w.rate), ""))
         elif k in ("s2xx", "s4xx", "s5xx"):
             n = status.get(k[1:], 0)
-            out.append((fmt.count(n),
+            out.append((fmt.count(n, col.width),
                         pal.error if k == "s5xx" and n else (pal.muted if not n else "")))
         elif k == "hidden":
-            out.append((fmt.count(w.hidden_errors),
+            out.append((fmt.count(w.hidden_errors, col.width),
                         pal.warning if w.hidden_errors else pal.muted))
         elif k in ("p50", "p95", "p99"):
             value = getattr(w, f"{k}_ms")

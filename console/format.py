@@ -24,14 +24,25 @@ def rate(value: float | None) -> str:
     return f"{value:.2f}"
 
 
-def count(value: int | None) -> str:
+def count(value: int | None, width: int | None = None) -> str:
+    """A count; with ``width``, shortened (1.7k, 17k, 2M) to fit rather than cut to '17…'."""
     if value is None:
         return "–"
-    if value >= 10_000_000:
-        return f"{value / 1_000_000:.0f}M"
-    if value >= 100_000:
-        return f"{value / 1000:.0f}k"
-    return str(value)
+    if width is None:
+        if value >= 10_000_000:
+            return f"{value / 1_000_000:.0f}M"
+        if value >= 100_000:
+            return f"{value / 1000:.0f}k"
+        return str(value)
+    text = str(value)
+    for divisor, unit in ((1_000, "k"), (1_000_000, "M"), (1_000_000_000, "G")):
+        if len(text) <= width:
+            break
+        for digits in (1, 0):
+            short = f"{value / divisor:.{digits}f}{unit}"
+            if len(short) <= width and not short.startswith("1000"):
+                return short
+    return text
 
 
 def ms(value: float | None) -> str:

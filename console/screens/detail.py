@@ -11,10 +11,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from console import format as fmt
 from console.columns import Palette, row_key, stats
+from console.widgets.footer import Footer
 from state.snapshot import STATUS_CLASSES, WINDOWS, BackendView, Snapshot
 
 

@@ -93,7 +93,7 @@ class BackendTable(QuickTable[Cell]):
         for col in self._columns:
             if col.key in self.columns:
                 self.columns[col.key].label = self._header(col)  # type: ignore[index]
-        self._update_count += 1
+        self.bump_update_count()
         self.refresh()
 
     def set_sort(self, column: str, reverse: bool = False) -> None:

@@ -133,8 +133,20 @@ class QuickTable(DataTable[CellType]):
             row[column_key] = value
             written = True
         if written:
-            self._update_count += 1
+            self.bump_update_count()
             self.refresh()
+
+    def bump_update_count(self) -> None:
+        """Mark every drawn line out of date, and drop what was drawn for older counts.
+
+        DataTable keys its cell, row and line caches by this count and leaves entries of
+        older counts until its LRU limits push them out (10,000 cells, 1,000 lines): with a
+        few cells changing each frame, that is a slow climb of megabytes nobody reads again.
+        """
+        self._update_count += 1
+        for cache in (self._cell_render_cache, self._row_render_cache,
+                      self._row_renderable_cache, self._line_cache):
+            cache.clear()
 
     def forget_row(self, row_key: str) -> None:
         """Drop what was drawn for a row that is gone."""

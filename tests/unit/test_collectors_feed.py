@@ -12,7 +12,7 @@ from collectors.nginx_config import ConfigReader
 from collectors.runtime import ClusterFeed
 from collectors.ssh import HostSession
 from collectors.stub_status import StubStatusPoller
-from state.events import ActionNote, Event, HaStatus, StubStatus
+from state.events import ActionNote, ConfigRead, Event, HaStatus, LogBatch, StubStatus
 from switchboard import inventory
 from switchboard.errors import RemoteError
 
@@ -179,3 +179,6 @@ stub_status = "http://127.0.0.1:{stub_port}/nginx_status"
     ha = next(e for e in seen if isinstance(e, HaStatus))
     assert not ha.heartbeat_running and ha.holds_vip  # no Heartbeat here; 127.0.0.1 is "the VIP"
     assert feed._supervisor.names == ()
+    # the log is followed once the config (and so its log_format) has been read
+    kinds = [type(e) for e in seen]
+    assert kinds.index(ConfigRead) < kinds.index(LogBatch)

@@ -114,3 +114,11 @@ def test_confirmation_word_for_risky_cases() -> None:
     assert operate.confirm_word(intents.Drain("web1"), "normal", protected=False,
                                 backend=lone.backends[0], cluster="prod-eu",
                                 backends=lone.backends) == "web1"
+
+
+def test_counts_shorten_to_fit_their_column_instead_of_being_cut() -> None:
+    assert [fmt.count(v, 3) for v in (17, 999, 1705, 999_999)] == ["17", "999", "2k", "1M"]
+    assert [fmt.count(v, 4) for v in (1705, 17_050, 999_999, 1_700_000)] == [
+        "1705", "17k", "1.0M", "1.7M"]
+    assert all(len(fmt.count(v, w)) <= w for v in (9, 12_345, 10**7, 10**10 - 1)
+               for w in (3, 4, 5, 6))
