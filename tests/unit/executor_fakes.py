@@ -227,3 +227,16 @@ class FakeCluster:
                               capture_output=True, text=True, timeout=10, check=False)
         return Completed(proc.returncode, proc.stdout.replace(root, ""),
                          proc.stderr.replace(root, ""))
+
+
+class Recorder:
+    """A RemoteRunner that records what the executor sends, then lets the fake cluster run it."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+        self.sent: list[tuple[str, tuple[str, ...]]] = []
+
+    async def run(self, host: str, argv: Sequence[str], *, input: str | None = None,
+                  timeout: float = 30.0) -> Completed:  # noqa: ASYNC109
+        self.sent.append((host, tuple(argv)))
+        return await self.cluster.run(host, argv, input=input, timeout=timeout)

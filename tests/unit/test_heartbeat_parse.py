@@ -66,8 +66,8 @@ def test_truncated_or_empty_output_is_an_error_not_a_crash() -> None:
 
 
 def test_address_listings_give_local_addresses_in_canonical_form() -> None:
-    ptp = ["3: ppp0    inet 10.0.0.1 peer 10.0.0.2/32 scope global ppp0\\       valid_lft"]
-    assert addresses(ptp) == {"10.0.0.1"}  # the peer is the other end's address, not ours
+    ptp = ["3: ppp0    inet 198.18.0.61 peer 198.18.0.62/32 scope global ppp0\\       valid_lft"]
+    assert addresses(ptp) == {"198.18.0.61"}  # the peer is the other end's address, not ours
     lines = ["2: eth0    inet6 fd00:0:0::100/64 scope global \\       valid_lft forever"]
     assert holds_address(lines, "fd00::100/64") and holds_address(lines, "fd00:0::100")
     assert not holds_address(lines, "fd00::1") and not holds_address(lines, "")

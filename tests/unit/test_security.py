@@ -25,7 +25,7 @@ from collectors.supervisor import Backoff
 from switchboard import cli
 from switchboard.commands import actions as commands
 from switchboard.errors import RemoteError
-from tests.unit.executor_fakes import INV, INVENTORY, FakeCluster
+from tests.unit.executor_fakes import INV, INVENTORY, FakeCluster, Recorder
 from tests.unit.test_action_commands import FakeFeed
 from tests.unit.test_executor import NAMES, ORDER, configs
 from tests.unit.test_sudo_split import needs_root
@@ -163,19 +163,6 @@ async def test_a_bad_key_is_a_clear_error_without_its_contents(
 
 
 # -- sudo -n for privileged commands -------------------------------------------------------------
-
-class Recorder:
-    """Records every argv exactly as the executor sends it, then lets the fake cluster run it."""
-
-    def __init__(self, cluster: FakeCluster) -> None:
-        self.cluster = cluster
-        self.sent: list[tuple[str, tuple[str, ...]]] = []
-
-    async def run(self, host: str, argv: Sequence[str], *, input: str | None = None,
-                  timeout: float = 30.0) -> Completed:  # noqa: ASYNC109
-        self.sent.append((host, tuple(argv)))
-        return await self.cluster.run(host, argv, input=input, timeout=timeout)
-
 
 
 

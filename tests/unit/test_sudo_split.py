@@ -32,7 +32,7 @@ from collectors.ssh import HostSession
 from collectors.tailer import LogTailer
 from lab import users
 from switchboard import remote
-from tests.unit.executor_fakes import INV, FakeCluster
+from tests.unit.executor_fakes import INV, FakeCluster, Recorder
 from tests.unit.test_executor import NAMES, ORDER, UPSTREAM, Clock, configs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,19 +76,6 @@ def split(argv: Sequence[str]) -> tuple[bool, tuple[str, ...]]:
         return True, tuple(argv[3:])
     assert "sudo" not in argv, argv
     return False, tuple(argv)
-
-
-class Recorder:
-    """A RemoteRunner that records what the executor sends, then lets the fake cluster run it."""
-
-    def __init__(self, cluster: FakeCluster) -> None:
-        self.cluster = cluster
-        self.sent: list[tuple[str, tuple[str, ...]]] = []
-
-    async def run(self, host: str, argv: Sequence[str], *, input: str | None = None,
-                  timeout: float = 30.0) -> Completed:  # noqa: ASYNC109
-        self.sent.append((host, tuple(argv)))
-        return await self.cluster.run(host, argv, input=input, timeout=timeout)
 
 
 class Scripted:
